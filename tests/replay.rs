@@ -1,0 +1,244 @@
+//! End-to-end tests of `flowlog replay`: the real binary, real files, and `jq`
+//! reading the output as users do (`.ci/run` installs jq).
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{Flowlog, SAMPLE, jq, lines_of, sample_events, send_signal};
+
+#[test]
+fn the_sample_replays_into_a_file_jq_reads_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.log");
+    Flowlog::replay(&["--input", SAMPLE, "--export-file-path", out.to_str().unwrap()]).success();
+
+    let lines = lines_of(&out);
+    assert_eq!(lines.len(), sample_events(), "every event of the sample comes out");
+    let kinds = jq(&out, r#"keys_unsorted[0]"#);
+    for kind in ["\"flow\"", "\"agent_event\"", "\"debug_event\"", "\"lost_events\""] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} is exported");
+    }
+    // A flow line carries its own node name and time at the top level.
+    let mismatched = jq(&out, r#"select(.flow) | select(.node_name != .flow.node_name or .time != .flow.time)"#);
+    assert!(mismatched.is_empty(), "{mismatched:?}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&out).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "export files are private by default");
+}
+
+#[test]
+fn cilium_lines_come_out_byte_for_byte_on_stdout() {
+    let cilium_line = std::fs::read_to_string(SAMPLE).unwrap().lines().next().unwrap().to_owned();
+    let output = Flowlog::replay(&["--export-file-path", "stdout"]).stdin(&format!("{cilium_line}\n")).success();
+    assert_eq!(output.stdout, format!("{cilium_line}\n"));
+}
+
+#[test]
+fn allowlist_denylist_and_fieldmask_shape_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("drops.log");
+    Flowlog::replay(&[
+        "--input",
+        SAMPLE,
+        "--export-file-path",
+        out.to_str().unwrap(),
+        "--export-allowlist",
+        r#"{"verdict":["DROPPED","ERROR"]}"#,
+        "--export-denylist",
+        r#"{"source_pod":["kube-system/"]} {"destination_pod":["kube-system/"]}"#,
+        "--export-fieldmask",
+        "time,source.namespace,source.pod_name,destination.namespace,destination.pod_name,l4,IP,node_name,is_reply,verdict",
+    ])
+    .success();
+
+    assert!(!lines_of(&out).is_empty(), "the sample has drops");
+    let verdicts: std::collections::BTreeSet<String> = jq(&out, ".flow.verdict").into_iter().collect();
+    assert_eq!(verdicts, ["\"DROPPED\"".to_owned()].into(), "only drops (the sample has no ERROR)");
+    assert!(
+        jq(&out, r#"select(.flow.source.namespace == "kube-system" or .flow.destination.namespace == "kube-system")"#)
+            .is_empty()
+    );
+    // Kept fields, in the schema's declaration order, on every line.
+    let shapes = jq(&out, r#"[.flow | keys_unsorted[]] | join(",")"#);
+    assert!(shapes.iter().all(|s| s == "\"time,verdict,IP,l4,source,destination,node_name,is_reply\""), "{shapes:?}");
+    assert!(jq(&out, r#"select(.flow.source.labels or .flow.Summary)"#).is_empty(), "masked-out fields are gone");
+}
+
+#[test]
+fn bad_filters_and_masks_fail_before_any_input_is_read() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--export-allowlist", r#"{"source_ip":["320.1.1.1"]}"#], "320.1.1.1"),
+        (&["--export-denylist", r#"{"sourc_pod":["a/"]}"#], "source_pod"),
+        (&["--export-fieldmask", "time source.nope"], "source.nope"),
+        (&["--export-aggregation-interval", "30"], "30"),
+    ];
+    for (flags, named) in cases {
+        let mut args = vec!["--export-file-path", "stdout"];
+        args.extend_from_slice(flags);
+        // Standard input stays open: reading it would hang the test.
+        let started = Instant::now();
+        let failed = Flowlog::replay(&args).stdin_open().failure();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(failed.code, Some(2), "{flags:?}");
+        assert!(failed.stderr.contains(named), "{flags:?}: stderr names {named:?}: {}", failed.stderr);
+    }
+}
+
+#[test]
+fn malformed_lines_are_reported_with_their_number_and_skipped() {
+    let input = "{\"flow\":{\"verdict\":\"FORWARDED\"}}\nnot json\n{\"flow\":{\"verdict\":true}}\n\n{\"flow\":{\"verdict\":\"DROPPED\"}}\n";
+    let output = Flowlog::replay(&["--export-file-path", "stdout"]).stdin(input).success();
+    assert_eq!(output.stdout, "{\"flow\":{\"verdict\":\"FORWARDED\"}}\n{\"flow\":{\"verdict\":\"DROPPED\"}}\n");
+    assert!(output.stderr.contains("line 2:"), "{}", output.stderr);
+    assert!(output.stderr.contains("line 3:") && output.stderr.contains("boolean"), "{}", output.stderr);
+}
+
+#[test]
+fn non_flow_events_take_the_node_name_of_their_line_else_the_flag() {
+    let input = "{\"agent_event\":{},\"time\":\"2024-01-01T00:00:00Z\"}\n{\"lost_events\":{},\"node_name\":\"theirs\",\"time\":\"2024-01-01T00:00:01Z\"}\n";
+    let output = Flowlog::replay(&["--export-file-path", "stdout", "--node-name", "ours"]).stdin(input).success();
+    assert_eq!(
+        output.stdout,
+        "{\"agent_event\":{},\"node_name\":\"ours\",\"time\":\"2024-01-01T00:00:00Z\"}\n{\"lost_events\":{},\"node_name\":\"theirs\",\"time\":\"2024-01-01T00:00:01Z\"}\n"
+    );
+}
+
+#[test]
+fn rotation_keeps_every_line_whole_in_lumberjack_named_gzipped_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.log");
+    let generated = Flowlog::run(&["generate", "--count", "6000"]).success().stdout;
+    Flowlog::replay(&[
+        "--export-file-path",
+        out.to_str().unwrap(),
+        "--export-file-max-size-mb",
+        "1",
+        "--export-file-max-backups",
+        "0",
+        "--export-file-compress",
+    ])
+    .stdin(&generated)
+    .success();
+
+    let mut backups: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != "events.log")
+        .collect();
+    backups.sort();
+    assert!(backups.len() >= 5, "6000 lines of ~1.5 KB rotate at 1 MiB: {backups:?}");
+    let lumberjack = regex::Regex::new(r"^events-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}\.log\.gz$").unwrap();
+    assert!(backups.iter().all(|name| lumberjack.is_match(name)), "{backups:?}");
+
+    // Backups in name order, then the live file, give back the input exactly.
+    let mut all = String::new();
+    for backup in &backups {
+        let text = support::gunzip(&dir.path().join(backup));
+        assert!(text.ends_with('\n'), "{backup} ends with a whole line");
+        all += &text;
+    }
+    all += &std::fs::read_to_string(&out).unwrap();
+    assert_eq!(all, generated);
+}
+
+#[test]
+fn a_config_file_sets_options_by_their_cilium_names_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("flowlog.yaml");
+    let from_file = dir.path().join("file.log");
+    std::fs::write(
+        &config,
+        format!(
+            "hubble-export-file-path: {}\nhubble-export-allowlist: '{{\"verdict\":[\"DROPPED\"]}}'\nhubble-export-fieldmask: [verdict]\nhubble-export-file-max-size-mb: \"10\"\n",
+            from_file.display()
+        ),
+    )
+    .unwrap();
+    Flowlog::replay(&["--config", config.to_str().unwrap(), "--input", SAMPLE]).success();
+    let lines = jq(&from_file, ".");
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l == "{\"flow\":{\"verdict\":\"DROPPED\"}}"), "{lines:?}");
+
+    let output = Flowlog::replay(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        SAMPLE,
+        "--export-file-path",
+        "stdout",
+        "--export-fieldmask",
+        "",
+    ])
+    .success();
+    assert!(
+        output.stdout.lines().all(|l| l.contains("\"DROPPED\"") && l.contains("\"Type\"")),
+        "flags override the file"
+    );
+
+    std::fs::write(&config, "hubble-export-file-pth: x\n").unwrap();
+    let failed = Flowlog::replay(&["--config", config.to_str().unwrap()]).stdin_open().failure();
+    assert!(failed.stderr.contains("did you mean \"hubble-export-file-path\""), "{}", failed.stderr);
+}
+
+#[test]
+fn lines_reach_the_file_within_a_second_and_sigterm_flushes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.log");
+    let mut child = Flowlog::replay(&["--export-file-path", out.to_str().unwrap()])
+        .command()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let events: Vec<String> = std::fs::read_to_string(SAMPLE).unwrap().lines().take(20).map(str::to_owned).collect();
+
+    for (i, event) in events.iter().enumerate() {
+        writeln!(stdin, "{event}").unwrap();
+        stdin.flush().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while lines_of(&out).len() < i + 1 {
+            assert!(Instant::now() < deadline, "line {} not in the file within one second", i + 1);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // SIGTERM with input still open: what was read is written, then exit 0.
+    send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(lines_of(&out).len(), events.len());
+    drop(stdin);
+}
+
+#[test]
+fn aggregation_folds_flows_into_counted_lines() {
+    let output = Flowlog::replay(&[
+        "--input",
+        SAMPLE,
+        "--export-file-path",
+        "stdout",
+        "--export-fieldaggregate",
+        "verdict",
+        "--export-aggregation-interval",
+        "1m",
+    ])
+    .success();
+    let flows: Vec<&str> = output.stdout.lines().filter(|l| l.starts_with("{\"flow\"")).collect();
+    assert_eq!(flows.len(), 2, "one line per verdict: {flows:?}");
+    let total: u64 = flows
+        .iter()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            let aggregate = &value["flow"]["aggregate"];
+            ["ingress_flow_count", "egress_flow_count", "unknown_direction_flow_count"]
+                .iter()
+                .map(|k| aggregate[k].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        })
+        .sum();
+    let sample_flows = std::fs::read_to_string(SAMPLE).unwrap().lines().filter(|l| l.starts_with("{\"flow\"")).count();
+    assert_eq!(total as usize, sample_flows, "every flow is counted once");
+}
