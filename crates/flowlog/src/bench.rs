@@ -49,8 +49,8 @@ pub enum Scenario {
     Filtered,
     /// (c) The minimal mask Hubble's docs recommend.
     Masked,
-    /// `--sinks` exporters at once, cycling through (a), (b), (c) and a
-    /// namespace allowlist with the mask, as dynamic flow logs would.
+    /// `--sinks` exporters at once, as dynamic flow logs: one in ten keeps
+    /// everything, one drops, one masks; the rest follow one namespace each.
     Mixed,
     /// How long a dynamic flow log change takes to apply while flows stream
     /// (see [`crate::bench_reload`]).
@@ -169,17 +169,25 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
     Ok(())
 }
 
-/// Sink `i` of the mixed scenario.
+/// Sink `i` of the mixed scenario: what operators add as dynamic flow logs.
+/// Every tenth sink keeps everything (like a static exporter), the next keeps
+/// drops, the next masks everything; the others each follow one namespace,
+/// half of them masked.
 fn mixed_sink(i: usize, dir: &Path) -> ExporterOptions {
+    const NAMESPACES: [&str; 5] = ["default", "shop", "payments", "monitoring", "kube-system"];
     let name = format!("sink{i:02}");
-    match i % 4 {
+    match i % 10 {
         0 => options(Scenario::Unfiltered, dir, &name),
         1 => options(Scenario::Filtered, dir, &name),
         2 => options(Scenario::Masked, dir, &name),
-        _ => ExporterOptions {
-            allow: parse_filters(r#"{"source_pod":["shop/"]}"#).expect("benchmark filters are valid"),
-            ..options(Scenario::Masked, dir, &name)
-        },
+        n => {
+            let namespace = NAMESPACES[(i + n) % NAMESPACES.len()];
+            let base = if n % 2 == 0 { Scenario::Masked } else { Scenario::Unfiltered };
+            ExporterOptions {
+                allow: parse_filters(&format!(r#"{{"source_pod":["{namespace}/"]}}"#)).expect("benchmark filters are valid"),
+                ..options(base, dir, &name)
+            }
+        }
     }
 }
 
