@@ -331,3 +331,9 @@ fn check_prints_every_problem_and_fails() {
     .unwrap();
     Flowlog::run(&["check", "--flowlogs-config-path", s.config.to_str().unwrap()]).success();
 }
+
+#[test]
+fn the_shipped_example_flow_log_file_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/flowlogs.yaml");
+    Flowlog::run(&["check", "--flowlogs-config-path", example]).success();
+}

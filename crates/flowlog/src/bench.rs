@@ -184,7 +184,8 @@ fn mixed_sink(i: usize, dir: &Path) -> ExporterOptions {
             let namespace = NAMESPACES[(i + n) % NAMESPACES.len()];
             let base = if n % 2 == 0 { Scenario::Masked } else { Scenario::Unfiltered };
             ExporterOptions {
-                allow: parse_filters(&format!(r#"{{"source_pod":["{namespace}/"]}}"#)).expect("benchmark filters are valid"),
+                allow: parse_filters(&format!(r#"{{"source_pod":["{namespace}/"]}}"#))
+                    .expect("benchmark filters are valid"),
                 ..options(base, dir, &name)
             }
         }

@@ -1,0 +1,596 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * flowlog kernel programs.
+ *
+ *   flowlog_ingress / flowlog_egress  tc (tcx or clsact) programs that parse
+ *                                     each packet, track connections and emit
+ *                                     FLOWLOG_KIND_TRACE records.
+ *   flowlog_kfree_skb                 tracepoint skb/kfree_skb: emits
+ *                                     FLOWLOG_KIND_DROP records with the
+ *                                     kernel's drop reason.
+ *
+ * All records go to the `events` ring buffer; a failed reservation counts in
+ * the per-CPU `lost` array so userspace can report loss instead of hiding it.
+ *
+ * Kernel structs are declared here with only the fields we read and
+ * preserve_access_index, so the loader relocates them against the running
+ * kernel's BTF (CO-RE) and no generated vmlinux.h is needed.
+ */
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+
+#include "record.h"
+
+/* No libc here; stdbool.h would be the only reason to depend on one. */
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+#define TC_ACT_UNSPEC (-1)
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_AH 51
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_DSTOPTS 60
+#define IPPROTO_SCTP 132
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10
+
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
+
+/* How many IPv6 extension headers we walk before giving up on L4. */
+#define MAX_IPV6_EXT_HEADERS 6
+#define DEFAULT_REPORT_INTERVAL_NS (5ULL * 1000 * 1000 * 1000)
+#define CONNTRACK_ENTRIES 65536
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- maps -------------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	/* Default 4 MiB; the loader overrides it with the configured size. */
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct flowlog_config);
+} config SEC(".maps");
+
+/*
+ * Connection key: the 5-tuple with the two endpoints ordered (lower
+ * address/port pair first), so both directions of a connection share an
+ * entry. For ICMP echo the echo identifier stands in for both ports, so each
+ * ping session is its own connection; other ICMP messages use ports 0.
+ */
+struct ct_key {
+	__u8 addr_lo[16];
+	__u8 addr_hi[16];
+	__u16 port_lo;
+	__u16 port_hi;
+	__u8 ip_version;
+	__u8 proto;
+	__u16 _pad;
+};
+
+struct ct_value {
+	__u64 last_report_ns;
+	__u8 orig_src_is_lo; /* the endpoint that opened the connection */
+	__u8 flags_seen[2];  /* TCP flags seen: [0] original, [1] reply direction */
+	__u8 _pad[5];
+};
+
+/*
+ * LRU so that connections we never see closing age out instead of filling
+ * the table. Entries are updated without atomics: two CPUs racing on the same
+ * connection can at worst emit one extra record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CONNTRACK_ENTRIES);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+} conntrack SEC(".maps");
+
+/* ---- kernel types (CO-RE) --------------------------------------------- */
+
+struct net_device {
+	int ifindex;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	unsigned int len;
+	__u16 vlan_tci;
+	__u16 mac_header;
+	__u16 network_header;
+	unsigned char *head;
+	struct net_device *dev;
+} __attribute__((preserve_access_index));
+
+/* Only the enumerator we compare against; its value is relocated from BTF. */
+enum skb_drop_reason {
+	SKB_DROP_REASON_NOT_SPECIFIED = 2,
+};
+
+/* The tracepoint's context, see events/skb/kfree_skb/format. */
+struct trace_event_raw_kfree_skb {
+	void *skbaddr;
+	unsigned short protocol;
+	enum skb_drop_reason reason;
+} __attribute__((preserve_access_index));
+
+/* ---- packet parsing ----------------------------------------------------- */
+
+struct ipv4_hdr {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__be16 check;
+	__u8 saddr[4];
+	__u8 daddr[4];
+};
+
+struct ipv6_hdr {
+	__u8 ver_tc;
+	__u8 tc_flow[3];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/*
+ * Where packet bytes come from. tc programs read through
+ * bpf_skb_load_bytes (offsets from the Ethernet header); the tracepoint reads
+ * kernel memory from skb->head (offsets from head). `from_skb` is a
+ * compile-time constant in each caller, so the other branch is removed.
+ */
+struct pkt_src {
+	struct __sk_buff *skb;
+	const unsigned char *head;
+};
+
+static __always_inline long pkt_load(const struct pkt_src *src, bool from_skb, __u32 off, void *dst, __u32 len)
+{
+	if (from_skb)
+		return bpf_skb_load_bytes(src->skb, off, dst, len);
+	return bpf_probe_read_kernel(dst, len, src->head + off);
+}
+
+/* Ports used for the connection key (differ from record ports for ICMP). */
+struct ct_ports {
+	__u16 sport;
+	__u16 dport;
+};
+
+static __always_inline void parse_l4(const struct pkt_src *src, bool from_skb, __u32 off, struct flow_record *rec,
+				     struct ct_ports *ports)
+{
+	__u8 buf[14];
+
+	switch (rec->l4_proto) {
+	case IPPROTO_TCP:
+		if (pkt_load(src, from_skb, off, buf, 14) < 0)
+			return;
+		rec->tcp_flags = buf[13];
+		break;
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP:
+		if (pkt_load(src, from_skb, off, buf, 4) < 0)
+			return;
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if (pkt_load(src, from_skb, off, buf, 8) < 0)
+			return;
+		rec->icmp_type = buf[0];
+		rec->icmp_code = buf[1];
+		if ((rec->l4_proto == IPPROTO_ICMP &&
+		     (buf[0] == ICMP_ECHO || buf[0] == ICMP_ECHOREPLY)) ||
+		    (rec->l4_proto == IPPROTO_ICMPV6 &&
+		     (buf[0] == ICMPV6_ECHO_REQUEST || buf[0] == ICMPV6_ECHO_REPLY))) {
+			__u16 id = ((__u16)buf[4] << 8) | buf[5];
+			ports->sport = id;
+			ports->dport = id;
+		}
+		return;
+	default:
+		return;
+	}
+	rec->sport = ((__u16)buf[0] << 8) | buf[1];
+	rec->dport = ((__u16)buf[2] << 8) | buf[3];
+	ports->sport = rec->sport;
+	ports->dport = rec->dport;
+}
+
+/* Parses IPv4/IPv6 and L4 starting at `off`. Returns 0 when an IP header was read. */
+static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __u32 off, struct flow_record *rec,
+				    struct ct_ports *ports)
+{
+	if (rec->eth_proto == ETH_P_IP) {
+		struct ipv4_hdr ip4;
+
+		if (pkt_load(src, from_skb, off, &ip4, sizeof(ip4)) < 0)
+			return -1;
+		if ((ip4.ver_ihl >> 4) != 4 || (ip4.ver_ihl & 0xf) < 5)
+			return -1;
+		rec->ip_version = 4;
+		rec->l4_proto = ip4.protocol;
+		__builtin_memcpy(rec->saddr, ip4.saddr, 4);
+		__builtin_memcpy(rec->daddr, ip4.daddr, 4);
+		/* A non-first fragment carries no L4 header. */
+		if (bpf_ntohs(ip4.frag_off) & 0x1fff)
+			return 0;
+		parse_l4(src, from_skb, off + (ip4.ver_ihl & 0xf) * 4, rec, ports);
+		return 0;
+	}
+
+	if (rec->eth_proto == ETH_P_IPV6) {
+		struct ipv6_hdr ip6;
+		__u8 nexthdr;
+
+		if (pkt_load(src, from_skb, off, &ip6, sizeof(ip6)) < 0)
+			return -1;
+		if ((ip6.ver_tc >> 4) != 6)
+			return -1;
+		rec->ip_version = 6;
+		__builtin_memcpy(rec->saddr, ip6.saddr, 16);
+		__builtin_memcpy(rec->daddr, ip6.daddr, 16);
+		nexthdr = ip6.nexthdr;
+		off += sizeof(ip6);
+
+#pragma unroll
+		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+			__u8 ext[4];
+
+			if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING && nexthdr != IPPROTO_DSTOPTS &&
+			    nexthdr != IPPROTO_FRAGMENT && nexthdr != IPPROTO_AH)
+				break;
+			if (pkt_load(src, from_skb, off, ext, 4) < 0) {
+				rec->l4_proto = nexthdr;
+				return 0;
+			}
+			if (nexthdr == IPPROTO_FRAGMENT) {
+				/* Fixed 8 bytes; a non-first fragment has no L4 header. */
+				__u16 frag = ((__u16)ext[2] << 8) | ext[3];
+
+				if (frag & 0xfff8) {
+					rec->l4_proto = ext[0];
+					return 0;
+				}
+				off += 8;
+			} else if (nexthdr == IPPROTO_AH) {
+				off += ((__u32)ext[1] + 2) * 4;
+			} else {
+				off += ((__u32)ext[1] + 1) * 8;
+			}
+			nexthdr = ext[0];
+		}
+		rec->l4_proto = nexthdr;
+		if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS ||
+		    nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_AH)
+			return 0; /* too many extension headers: leave L4 empty */
+		parse_l4(src, from_skb, off, rec, ports);
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static __always_inline void emit(const struct flow_record *rec)
+{
+	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), 0) < 0) {
+		__u32 zero = 0;
+		__u64 *count = bpf_map_lookup_elem(&lost, &zero);
+
+		if (count)
+			*count += 1;
+	}
+}
+
+static __always_inline struct flowlog_config load_config(void)
+{
+	struct flowlog_config cfg = {};
+	__u32 zero = 0;
+	struct flowlog_config *c = bpf_map_lookup_elem(&config, &zero);
+
+	if (c)
+		cfg = *c;
+	if (cfg.report_interval_ns == 0)
+		cfg.report_interval_ns = DEFAULT_REPORT_INTERVAL_NS;
+	return cfg;
+}
+
+/* ---- connection tracking ------------------------------------------------ */
+
+/* Fills `key` and returns whether the packet's source is the lower endpoint. */
+static __always_inline bool ct_key_build(const struct flow_record *rec, const struct ct_ports *ports,
+					 struct ct_key *key)
+{
+	__u64 s0, s1, d0, d1;
+	bool src_is_lo;
+
+	/* Any total order works, as long as both directions agree on it. */
+	__builtin_memcpy(&s0, rec->saddr, 8);
+	__builtin_memcpy(&s1, rec->saddr + 8, 8);
+	__builtin_memcpy(&d0, rec->daddr, 8);
+	__builtin_memcpy(&d1, rec->daddr + 8, 8);
+	if (s0 != d0)
+		src_is_lo = s0 < d0;
+	else if (s1 != d1)
+		src_is_lo = s1 < d1;
+	else
+		src_is_lo = ports->sport <= ports->dport;
+
+	key->ip_version = rec->ip_version;
+	key->proto = rec->l4_proto;
+	key->_pad = 0;
+	if (src_is_lo) {
+		__builtin_memcpy(key->addr_lo, rec->saddr, 16);
+		__builtin_memcpy(key->addr_hi, rec->daddr, 16);
+		key->port_lo = ports->sport;
+		key->port_hi = ports->dport;
+	} else {
+		__builtin_memcpy(key->addr_lo, rec->daddr, 16);
+		__builtin_memcpy(key->addr_hi, rec->saddr, 16);
+		key->port_lo = ports->dport;
+		key->port_hi = ports->sport;
+	}
+	return src_is_lo;
+}
+
+/*
+ * A packet that can only be an answer (SYN|ACK, echo reply): when it is the
+ * first we see of a connection, its destination is the side that opened it.
+ */
+static __always_inline bool looks_like_reply(const struct flow_record *rec)
+{
+	if (rec->l4_proto == IPPROTO_TCP)
+		return (rec->tcp_flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK);
+	if (rec->l4_proto == IPPROTO_ICMP)
+		return rec->icmp_type == ICMP_ECHOREPLY;
+	if (rec->l4_proto == IPPROTO_ICMPV6)
+		return rec->icmp_type == ICMPV6_ECHO_REPLY;
+	return false;
+}
+
+/*
+ * Sets rec->is_reply and decides, from the aggregation level, whether this
+ * packet is reported. Returns true to report.
+ */
+static __always_inline bool ct_track(struct flow_record *rec, const struct ct_ports *ports,
+				     const struct flowlog_config *cfg)
+{
+	struct ct_key key;
+	struct ct_value *v;
+	bool src_is_lo, first = false, reply, report;
+	__u8 seen, new_flags;
+	__u64 now = rec->ktime_ns;
+
+	src_is_lo = ct_key_build(rec, ports, &key);
+	v = bpf_map_lookup_elem(&conntrack, &key);
+	if (v && (rec->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	    ((v->flags_seen[0] | v->flags_seen[1]) & (TCP_FIN | TCP_RST))) {
+		/* A fresh SYN on a closed tuple: a new connection reusing the ports. */
+		bpf_map_delete_elem(&conntrack, &key);
+		v = NULL;
+	}
+	if (!v) {
+		struct ct_value nv = {};
+
+		nv.orig_src_is_lo = looks_like_reply(rec) ? !src_is_lo : src_is_lo;
+		bpf_map_update_elem(&conntrack, &key, &nv, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&conntrack, &key);
+		if (!v) {
+			/* Table update failed: report without direction knowledge. */
+			rec->is_reply = FLOWLOG_REPLY_UNKNOWN;
+			return true;
+		}
+		first = true;
+	}
+
+	reply = src_is_lo != (bool)v->orig_src_is_lo;
+	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
+
+	seen = reply ? v->flags_seen[1] : v->flags_seen[0];
+	new_flags = rec->tcp_flags & ~seen;
+	if (new_flags) {
+		if (reply)
+			v->flags_seen[1] = seen | rec->tcp_flags;
+		else
+			v->flags_seen[0] = seen | rec->tcp_flags;
+	}
+
+	switch (cfg->aggregation) {
+	case FLOWLOG_AGG_MEDIUM:
+		report = first || new_flags || now - v->last_report_ns >= cfg->report_interval_ns;
+		break;
+	case FLOWLOG_AGG_MAXIMUM:
+		report = first || (new_flags & (TCP_SYN | TCP_FIN | TCP_RST));
+		break;
+	default:
+		report = true;
+		break;
+	}
+	if (report)
+		v->last_report_ns = now;
+	return report;
+}
+
+/* Direction of a dropped packet relative to a connection we already track. */
+static __always_inline __u8 ct_peek_reply(const struct flow_record *rec, const struct ct_ports *ports)
+{
+	struct ct_key key;
+	struct ct_value *v;
+	bool src_is_lo = ct_key_build(rec, ports, &key);
+
+	v = bpf_map_lookup_elem(&conntrack, &key);
+	if (!v)
+		return FLOWLOG_REPLY_UNKNOWN;
+	return src_is_lo != (bool)v->orig_src_is_lo ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
+}
+
+/* ---- tc ------------------------------------------------------------------- */
+
+static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
+{
+	struct pkt_src src = { .skb = skb };
+	struct flow_record rec = {};
+	struct ct_ports ports = {};
+	struct flowlog_config cfg = load_config();
+	__u8 eth[ETH_HLEN];
+	__u32 off = ETH_HLEN;
+	__u16 proto;
+
+	if (bpf_skb_load_bytes(skb, 0, eth, ETH_HLEN) < 0)
+		return TC_ACT_UNSPEC;
+
+	rec.ktime_ns = bpf_ktime_get_ns();
+	rec.kind = FLOWLOG_KIND_TRACE;
+	rec.direction = direction;
+	rec.ifindex = skb->ifindex;
+	rec.len = skb->len;
+	rec.is_reply = FLOWLOG_REPLY_UNKNOWN;
+	__builtin_memcpy(rec.dst_mac, eth, 6);
+	__builtin_memcpy(rec.src_mac, eth + 6, 6);
+	proto = ((__u16)eth[12] << 8) | eth[13];
+
+	/*
+	 * The outer tag is usually already in skb metadata (VLAN offload, and the
+	 * stack untags before tc ingress); further tags are still in the packet.
+	 */
+	if (skb->vlan_present)
+		rec.vlan_id = skb->vlan_tci & 0x0fff;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		__u8 tag[4];
+
+		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+			break;
+		if (bpf_skb_load_bytes(skb, off, tag, 4) < 0)
+			break;
+		if (rec.vlan_id == 0)
+			rec.vlan_id = (((__u16)tag[0] << 8) | tag[1]) & 0x0fff;
+		proto = ((__u16)tag[2] << 8) | tag[3];
+		off += 4;
+	}
+	rec.eth_proto = proto;
+
+	if (parse_ip(&src, true, off, &rec, &ports) == 0) {
+		if (!ct_track(&rec, &ports, &cfg))
+			return TC_ACT_UNSPEC;
+	} else if (cfg.aggregation != FLOWLOG_AGG_NONE) {
+		/* Non-IP traffic (ARP, LLDP...) has no connection to aggregate by. */
+		return TC_ACT_UNSPEC;
+	}
+	emit(&rec);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("classifier")
+int flowlog_ingress(struct __sk_buff *skb)
+{
+	return handle_tc(skb, FLOWLOG_DIR_INGRESS);
+}
+
+SEC("classifier")
+int flowlog_egress(struct __sk_buff *skb)
+{
+	return handle_tc(skb, FLOWLOG_DIR_EGRESS);
+}
+
+/* ---- drops ---------------------------------------------------------------- */
+
+SEC("tracepoint/skb/kfree_skb")
+int flowlog_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
+{
+	struct sk_buff *skb = ctx->skbaddr;
+	__u32 reason = ctx->reason;
+	__u16 proto = bpf_ntohs(ctx->protocol);
+	struct pkt_src src = {};
+	struct flow_record rec = {};
+	struct ct_ports ports = {};
+	struct net_device *dev;
+	__u16 network_header, mac_header;
+
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return 0;
+	/*
+	 * NOT_SPECIFIED is every kfree_skb() without a reason, mostly noise;
+	 * lower values (NOT_DROPPED_YET, CONSUMED) are not drops at all.
+	 */
+	if (reason < bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED))
+		return 0;
+	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED)) {
+		struct flowlog_config cfg = load_config();
+
+		if (!cfg.report_unspecified_drops)
+			return 0;
+	}
+
+	src.head = BPF_CORE_READ(skb, head);
+	network_header = BPF_CORE_READ(skb, network_header);
+	mac_header = BPF_CORE_READ(skb, mac_header);
+	dev = BPF_CORE_READ(skb, dev);
+
+	rec.ktime_ns = bpf_ktime_get_ns();
+	rec.kind = FLOWLOG_KIND_DROP;
+	rec.direction = FLOWLOG_DIR_UNKNOWN;
+	rec.drop_reason = reason;
+	rec.len = BPF_CORE_READ(skb, len);
+	rec.vlan_id = BPF_CORE_READ(skb, vlan_tci) & 0x0fff;
+	rec.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	rec.eth_proto = proto;
+	rec.is_reply = FLOWLOG_REPLY_UNKNOWN;
+
+	/* 0xffff means "not set"; then there is no Ethernet header to read. */
+	if (mac_header != 0xffff && network_header >= mac_header + ETH_HLEN) {
+		__u8 eth[12];
+
+		if (bpf_probe_read_kernel(eth, sizeof(eth), src.head + mac_header) == 0) {
+			__builtin_memcpy(rec.dst_mac, eth, 6);
+			__builtin_memcpy(rec.src_mac, eth + 6, 6);
+		}
+	}
+	if (network_header == 0xffff || parse_ip(&src, false, network_header, &rec, &ports) != 0)
+		return 0;
+	rec.is_reply = ct_peek_reply(&rec, &ports);
+	emit(&rec);
+	return 0;
+}
