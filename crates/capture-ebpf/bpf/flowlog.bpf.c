@@ -107,7 +107,8 @@ struct ct_value {
 	__u64 last_report_ns;
 	__u8 orig_src_is_lo; /* the endpoint that opened the connection */
 	__u8 flags_seen[2];  /* TCP flags seen: [0] original, [1] reply direction */
-	__u8 _pad[5];
+	__u8 dirs_seen;      /* bit 0: a packet went the original way, bit 1: a reply */
+	__u8 _pad[4];
 };
 
 /*
@@ -399,8 +400,8 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 {
 	struct ct_key key;
 	struct ct_value *v;
-	bool src_is_lo, first = false, reply, report;
-	__u8 seen, new_flags;
+	bool src_is_lo, first, reply, report;
+	__u8 seen, new_flags, dir_bit;
 	__u64 now = rec->ktime_ns;
 
 	src_is_lo = ct_key_build(rec, ports, &key);
@@ -422,11 +423,16 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 			rec->is_reply = FLOWLOG_REPLY_UNKNOWN;
 			return true;
 		}
-		first = true;
 	}
 
 	reply = src_is_lo != (bool)v->orig_src_is_lo;
 	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
+
+	/* "First" is per direction, so the first answer is reported too. */
+	dir_bit = reply ? 2 : 1;
+	first = !(v->dirs_seen & dir_bit);
+	if (first)
+		v->dirs_seen |= dir_bit;
 
 	seen = reply ? v->flags_seen[1] : v->flags_seen[0];
 	new_flags = rec->tcp_flags & ~seen;
@@ -542,7 +548,8 @@ int flowlog_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 {
 	struct sk_buff *skb = ctx->skbaddr;
 	__u32 reason = ctx->reason;
-	__u16 proto = bpf_ntohs(ctx->protocol);
+	/* Host order: the tracepoint stores ntohs(skb->protocol). */
+	__u16 proto = ctx->protocol;
 	struct pkt_src src = {};
 	struct flow_record rec = {};
 	struct ct_ports ports = {};

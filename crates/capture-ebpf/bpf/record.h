@@ -28,8 +28,8 @@
 
 /* flowlog_config.aggregation */
 #define FLOWLOG_AGG_NONE 0    /* every packet */
-#define FLOWLOG_AGG_MEDIUM 1  /* first packet, new TCP flags, one per interval */
-#define FLOWLOG_AGG_MAXIMUM 2 /* first packet, first SYN/FIN/RST per direction */
+#define FLOWLOG_AGG_MEDIUM 1  /* first packet each way, new TCP flags, one per interval */
+#define FLOWLOG_AGG_MAXIMUM 2 /* first packet each way, first SYN/FIN/RST each way */
 
 /* One record in the `events` ring buffer: 80 bytes, no holes. */
 struct flow_record {
@@ -64,6 +64,10 @@ struct flowlog_config {
 
 #ifdef __clang__
 _Static_assert(sizeof(struct flow_record) == 80, "flow_record layout changed");
+_Static_assert(__builtin_offsetof(struct flow_record, kind) == 24, "flow_record layout changed");
+_Static_assert(__builtin_offsetof(struct flow_record, src_mac) == 32, "flow_record layout changed");
+_Static_assert(__builtin_offsetof(struct flow_record, saddr) == 44, "flow_record layout changed");
+_Static_assert(__builtin_offsetof(struct flow_record, sport) == 76, "flow_record layout changed");
 _Static_assert(sizeof(struct flowlog_config) == 16, "flowlog_config layout changed");
 #endif
 

@@ -1,0 +1,173 @@
+//! What to capture and how much to report: [`CaptureOptions`], and its
+//! kernel-side image, the single entry of the `config` map.
+
+use std::time::Duration;
+
+use crate::CaptureError;
+
+/// How many records the tc programs emit per connection.
+///
+/// A connection is the 5-tuple with both directions folded together; for
+/// ICMP echo the echo identifier plays the part of the ports, other ICMP
+/// messages have ports 0. Non-IP packets are reported only with
+/// [`Aggregation::None`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Aggregation {
+    /// Every packet.
+    None,
+    /// The first packet of a connection in each direction, every packet
+    /// carrying a TCP flag not yet seen in its direction, and otherwise at
+    /// most one packet per connection per [`CaptureOptions::report_interval`].
+    #[default]
+    Medium,
+    /// The first packet of a connection in each direction, and the first
+    /// SYN, FIN and RST in each direction.
+    Maximum,
+}
+
+impl Aggregation {
+    fn raw(self) -> u32 {
+        match self {
+            Aggregation::None => 0,
+            Aggregation::Medium => 1,
+            Aggregation::Maximum => 2,
+        }
+    }
+}
+
+/// How the tc programs are attached to an interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TcMode {
+    /// tcx links (Linux 6.6+), falling back to a clsact qdisc filter when
+    /// the kernel refuses tcx.
+    #[default]
+    Auto,
+    /// Always a clsact qdisc filter via netlink (adds the qdisc if missing).
+    Netlink,
+}
+
+/// Settings for [`Capture::load`](crate::Capture::load).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Records per connection. Default: [`Aggregation::Medium`].
+    pub aggregation: Aggregation,
+    /// With [`Aggregation::Medium`], the longest a connection stays silent
+    /// while it carries traffic. Default: 5 s. Must be at least 1 ms.
+    pub report_interval: Duration,
+    /// Size of the `events` ring buffer in bytes: a power of two and a
+    /// multiple of the page size. Default: 4 MiB (about 50,000 records).
+    pub ring_buffer_bytes: u32,
+    /// Also report drops whose reason is `SKB_DROP_REASON_NOT_SPECIFIED`, which
+    /// is every `kfree_skb()` call without a reason and mostly noise.
+    /// Default: false.
+    pub report_unspecified_drops: bool,
+    /// Attach the `skb:kfree_skb` tracepoint during load, as
+    /// [`Capture::enable_drops`](crate::Capture::enable_drops) would.
+    /// Default: false.
+    pub drops: bool,
+    /// How tc programs are attached. Default: [`TcMode::Auto`].
+    pub tc_mode: TcMode,
+}
+
+/// The default ring buffer size: 4 MiB.
+pub const DEFAULT_RING_BUFFER_BYTES: u32 = 4 * 1024 * 1024;
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            aggregation: Aggregation::default(),
+            report_interval: Duration::from_secs(5),
+            ring_buffer_bytes: DEFAULT_RING_BUFFER_BYTES,
+            report_unspecified_drops: false,
+            drops: false,
+            tc_mode: TcMode::default(),
+        }
+    }
+}
+
+impl CaptureOptions {
+    /// Checks the options without touching the kernel.
+    pub fn validate(&self) -> Result<(), CaptureError> {
+        let page = page_size();
+        let bytes = self.ring_buffer_bytes;
+        // The kernel rejects other sizes with a bare EINVAL; say why up front.
+        if !bytes.is_power_of_two() || (bytes as usize) < page || !(bytes as usize).is_multiple_of(page) {
+            return Err(CaptureError::InvalidRingBuffer { bytes, page_size: page });
+        }
+        if self.report_interval < Duration::from_millis(1) {
+            return Err(CaptureError::InvalidReportInterval { interval: self.report_interval });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn kernel_config(&self) -> KernelConfig {
+        KernelConfig {
+            aggregation: self.aggregation.raw(),
+            report_unspecified_drops: u32::from(self.report_unspecified_drops),
+            report_interval_ns: u64::try_from(self.report_interval.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
+}
+
+/// Mirror of `struct flowlog_config` in `bpf/record.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KernelConfig {
+    pub(crate) aggregation: u32,
+    pub(crate) report_unspecified_drops: u32,
+    pub(crate) report_interval_ns: u64,
+}
+
+const _: () = assert!(size_of::<KernelConfig>() == 16);
+
+// SAFETY: repr(C), integers only, no padding (asserted size 16 = 4 + 4 + 8).
+unsafe impl aya::Pod for KernelConfig {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        CaptureOptions::default().validate().unwrap();
+    }
+
+    #[test]
+    fn ring_buffer_must_be_a_power_of_two_of_pages() {
+        for bytes in [0, 1000, 3 * 4096, 1 << 31 | 1] {
+            let options = CaptureOptions { ring_buffer_bytes: bytes, ..CaptureOptions::default() };
+            assert!(
+                matches!(options.validate(), Err(CaptureError::InvalidRingBuffer { .. })),
+                "{bytes} should be rejected"
+            );
+        }
+        let options = CaptureOptions { ring_buffer_bytes: 1 << 16, ..CaptureOptions::default() };
+        options.validate().unwrap();
+    }
+
+    #[test]
+    fn interval_must_be_positive() {
+        let options = CaptureOptions { report_interval: Duration::ZERO, ..CaptureOptions::default() };
+        assert!(matches!(options.validate(), Err(CaptureError::InvalidReportInterval { .. })));
+    }
+
+    #[test]
+    fn kernel_image() {
+        let options = CaptureOptions {
+            aggregation: Aggregation::Maximum,
+            report_interval: Duration::from_millis(1500),
+            report_unspecified_drops: true,
+            ..CaptureOptions::default()
+        };
+        assert_eq!(
+            options.kernel_config(),
+            KernelConfig { aggregation: 2, report_unspecified_drops: 1, report_interval_ns: 1_500_000_000 }
+        );
+    }
+}
