@@ -39,6 +39,11 @@ fn write_config(path: &Path, yaml: &str) {
     std::fs::rename(&temporary, path).unwrap();
 }
 
+/// A flow log file holding `entries`.
+fn flow_logs(entries: &[String]) -> String {
+    format!("flowLogs:\n{}", entries.concat())
+}
+
 fn entry(name: &str, dir: &Path, extra: &str) -> String {
     format!("  - name: {name}\n    filePath: {}\n{extra}", dir.join(format!("{name}.log")).display())
 }
@@ -81,7 +86,7 @@ fn feed_until(
 #[test]
 fn a_new_entry_starts_writing_within_a_second_of_the_edit() {
     let s = setup();
-    write_config(&s.config, &format!("flowLogs:\n{}", entry("all", &s.dir, "")));
+    write_config(&s.config, &flow_logs(&[entry("all", &s.dir, "")]));
     let mut running = start(&s);
     let mut next = 0;
     running.send(&(0..10).map(|i| flow(i, "shop", "FORWARDED")).collect::<Vec<_>>());
@@ -89,11 +94,10 @@ fn a_new_entry_starts_writing_within_a_second_of_the_edit() {
 
     write_config(
         &s.config,
-        &format!(
-            "flowLogs:\n{}{}",
+        &flow_logs(&[
             entry("all", &s.dir, ""),
-            entry("drops", &s.dir, "    includeFilters:\n      - verdict: [DROPPED]\n")
-        ),
+            entry("drops", &s.dir, "    includeFilters:\n      - verdict: [DROPPED]\n"),
+        ]),
     );
     let drops = s.dir.join("drops.log");
     let took = feed_until(&mut running, &mut next, |i| flow(i, "shop", "DROPPED"), || !lines_of(&drops).is_empty());
@@ -111,11 +115,10 @@ fn a_new_entry_starts_writing_within_a_second_of_the_edit() {
 fn an_edited_filter_takes_effect_without_touching_the_other_sinks() {
     let s = setup();
     let config = |namespace: &str| {
-        format!(
-            "flowLogs:\n{}{}",
+        flow_logs(&[
             entry("all", &s.dir, ""),
-            entry("team", &s.dir, &format!("    includeFilters:\n      - source_pod: [\"{namespace}/\"]\n"))
-        )
+            entry("team", &s.dir, &format!("    includeFilters:\n      - source_pod: [\"{namespace}/\"]\n")),
+        ])
     };
     write_config(&s.config, &config("a"));
     let mut running = start(&s);
@@ -147,14 +150,14 @@ fn an_edited_filter_takes_effect_without_touching_the_other_sinks() {
 #[test]
 fn a_removed_entry_leaves_a_complete_closed_file() {
     let s = setup();
-    write_config(&s.config, &format!("flowLogs:\n{}{}", entry("all", &s.dir, ""), entry("gone", &s.dir, "")));
+    write_config(&s.config, &flow_logs(&[entry("all", &s.dir, ""), entry("gone", &s.dir, "")]));
     let mut running = start(&s);
     running.send(&(0..100).map(|i| flow(i, "shop", "FORWARDED")).collect::<Vec<_>>());
     let gone = s.dir.join("gone.log");
     wait_for(Duration::from_secs(5), || lines_of(&gone).len() == 100).expect("all 100 lines in gone.log");
     assert!(running.has_open(&gone));
 
-    write_config(&s.config, &format!("flowLogs:\n{}", entry("all", &s.dir, "")));
+    write_config(&s.config, &flow_logs(&[entry("all", &s.dir, "")]));
     wait_for(APPLIED_WITHIN, || !running.has_open(&gone)).expect("gone.log closed within a second of the edit");
     running.send(&(100..110).map(|i| flow(i, "shop", "FORWARDED")).collect::<Vec<_>>());
     running.finish();
@@ -167,11 +170,10 @@ fn a_removed_entry_leaves_a_complete_closed_file() {
 #[test]
 fn a_broken_file_or_entry_changes_nothing_that_runs() {
     let s = setup();
-    let good = format!(
-        "flowLogs:\n{}{}",
+    let good = flow_logs(&[
         entry("all", &s.dir, ""),
-        entry("drops", &s.dir, "    includeFilters:\n      - verdict: [DROPPED]\n")
-    );
+        entry("drops", &s.dir, "    includeFilters:\n      - verdict: [DROPPED]\n"),
+    ]);
     write_config(&s.config, &good);
     let mut running = start(&s);
     let mut next = 0;
@@ -190,11 +192,10 @@ fn a_broken_file_or_entry_changes_nothing_that_runs() {
     // exporter, and the typo is named.
     write_config(
         &s.config,
-        &format!(
-            "flowLogs:\n{}{}",
+        &flow_logs(&[
             entry("all", &s.dir, ""),
-            entry("drops", &s.dir, "    includeFilter:\n      - verdict: [FORWARDED]\n")
-        ),
+            entry("drops", &s.dir, "    includeFilter:\n      - verdict: [FORWARDED]\n"),
+        ]),
     );
     wait_for(Duration::from_secs(2), || running.stderr().contains("includeFilter")).expect("the unknown key is named");
     assert!(running.stderr().contains("includeFilters"), "the closest key is suggested:\n{}", running.stderr());
@@ -223,13 +224,13 @@ fn a_kubelet_style_symlink_swap_is_picked_up() {
         std::os::unix::fs::symlink(format!("..{version}"), &link).unwrap();
         std::fs::rename(&link, mount.join("..data")).unwrap();
     };
-    publish("2024_05_01_10_00_00.1", &format!("flowLogs:\n{}", entry("all", &out, "")));
+    publish("2024_05_01_10_00_00.1", &flow_logs(&[entry("all", &out, "")]));
     std::os::unix::fs::symlink("..data/flowlogs.yaml", mount.join("flowlogs.yaml")).unwrap();
 
     let config = mount.join("flowlogs.yaml");
     let mut running = Running::replay_from_fifo(dir.path(), &["--flowlogs-config-path", config.to_str().unwrap()]);
     let mut next = 0;
-    publish("2024_05_01_10_05_00.2", &format!("flowLogs:\n{}{}", entry("all", &out, ""), entry("second", &out, "")));
+    publish("2024_05_01_10_05_00.2", &flow_logs(&[entry("all", &out, ""), entry("second", &out, "")]));
     std::fs::remove_dir_all(mount.join("..2024_05_01_10_00_00.1")).unwrap();
     let second = out.join("second.log");
     let took = feed_until(&mut running, &mut next, |i| flow(i, "shop", "FORWARDED"), || !lines_of(&second).is_empty());
@@ -245,12 +246,11 @@ fn an_end_in_the_past_writes_nothing_and_a_reached_end_stops_the_sink() {
     let end = chrono::DateTime::<chrono::Utc>::from(end_at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     write_config(
         &s.config,
-        &format!(
-            "flowLogs:\n{}{}{}",
+        &flow_logs(&[
             entry("all", &s.dir, ""),
             entry("past", &s.dir, "    end: \"2020-01-01T00:00:00Z\"\n"),
-            entry("soon", &s.dir, &format!("    end: \"{end}\"\n"))
-        ),
+            entry("soon", &s.dir, &format!("    end: \"{end}\"\n")),
+        ]),
     );
     let mut running = start(&s);
     let soon = s.dir.join("soon.log");
@@ -294,7 +294,7 @@ fn twenty_sinks_run_at_once_each_with_its_own_lines() {
             )
         })
         .collect();
-    write_config(&s.config, &format!("flowLogs:\n{}", entries.concat()));
+    write_config(&s.config, &flow_logs(&entries));
     let mut running = start(&s);
     let lines: Vec<String> = (0..2000).map(|i| flow(i, namespaces[i % namespaces.len()], "FORWARDED")).collect();
     running.send(&lines);
