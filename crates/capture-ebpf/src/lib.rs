@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod config;
+pub mod decode;
 mod drops;
 mod error;
 mod loader;

@@ -401,7 +401,15 @@ fn detach_removes_the_programs() {
 
         capture.detach("veth-a").unwrap();
         assert_eq!(capture.attached().count(), 0);
-        let listed = tcx_programs();
+        // A process another test forks at this moment holds a copy of the
+        // link's fd until it execs, which keeps the link alive that long:
+        // give it a moment rather than reading the list once.
+        let detached_by = Instant::now() + Duration::from_secs(2);
+        let mut listed = tcx_programs();
+        while listed.contains("flowlog") && Instant::now() < detached_by {
+            std::thread::sleep(Duration::from_millis(20));
+            listed = tcx_programs();
+        }
         assert!(!listed.contains("flowlog"), "still attached after detach: {listed}");
         // Whatever was emitted before the detach (IPv6 autoconfiguration
         // chatter, say) is still queued: drain it, then only our pings count.
