@@ -162,13 +162,17 @@ impl Running {
         assert!(made.success(), "mkfifo {}", fifo.display());
         let mut all = vec!["replay", "--input", fifo.to_str().unwrap()];
         all.extend_from_slice(args);
-        let mut child = Flowlog::run(&all)
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("flowlog runs");
+        let mut running = Self::spawn(Flowlog::run(&all).command());
+        // Opening a FIFO for writing waits for its reader: flowlog, once started.
+        running.fifo = Some(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+        running
+    }
+
+    /// Starts `command` (a flowlog invocation, perhaps wrapped in nsenter)
+    /// in the background, collecting what it logs.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child =
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("flowlog runs");
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut pipe = child.stderr.take().unwrap();
         let collected = std::sync::Arc::clone(&stderr);
@@ -178,9 +182,7 @@ impl Running {
                 collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
         });
-        // Opening a FIFO for writing waits for its reader: flowlog, once started.
-        let fifo = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        Self { child, fifo: Some(fifo), stderr }
+        Self { child, fifo: None, stderr }
     }
 
     /// Writes export lines to flowlog's input.
@@ -212,6 +214,16 @@ impl Running {
     /// Ends the input and waits for flowlog to export everything and exit.
     pub fn finish(mut self) -> Finished {
         drop(self.fifo.take());
+        self.wait()
+    }
+
+    /// Sends SIGTERM and waits for flowlog to write everything and exit.
+    pub fn terminate(self) -> Finished {
+        send_signal(self.pid(), "TERM");
+        self.wait()
+    }
+
+    fn wait(mut self) -> Finished {
         let status = self.child.wait().unwrap();
         // Give the stderr reader a moment to see the end of the pipe.
         std::thread::sleep(std::time::Duration::from_millis(50));

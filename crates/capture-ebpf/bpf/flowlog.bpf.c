@@ -103,12 +103,10 @@ struct ct_key {
 	__u16 _pad;
 };
 
+/* A connection, as every interface and the drop tracepoint see it. */
 struct ct_value {
-	__u64 last_report_ns;
 	__u8 orig_src_is_lo; /* the endpoint that opened the connection */
-	__u8 flags_seen[2];  /* TCP flags seen: [0] original, [1] reply direction */
-	__u8 dirs_seen;      /* bit 0: a packet went the original way, bit 1: a reply */
-	__u8 _pad[4];
+	__u8 closed;         /* a FIN or RST was seen: a fresh SYN starts over */
 };
 
 /*
@@ -122,6 +120,31 @@ struct {
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
 } conntrack SEC(".maps");
+
+/*
+ * What was reported of a connection on one interface. Aggregation is per
+ * interface, as in Cilium where each observation point reports on its own:
+ * a forwarded connection shows where it left one pod and where it reached
+ * the other.
+ */
+struct report_key {
+	struct ct_key conn;
+	__u32 ifindex;
+};
+
+struct report_value {
+	__u64 last_report_ns;
+	__u8 flags_seen[2]; /* TCP flags seen: [0] original, [1] reply direction */
+	__u8 dirs_seen;     /* bit 0: a packet went the original way, bit 1: a reply */
+	__u8 _pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CONNTRACK_ENTRIES);
+	__type(key, struct report_key);
+	__type(value, struct report_value);
+} reports SEC(".maps");
 
 /* ---- kernel types (CO-RE) --------------------------------------------- */
 
@@ -393,59 +416,77 @@ static __always_inline bool looks_like_reply(const struct flow_record *rec)
 
 /*
  * Sets rec->is_reply and decides, from the aggregation level, whether this
- * packet is reported. Returns true to report.
+ * packet is reported on its interface. Returns true to report.
  */
 static __always_inline bool ct_track(struct flow_record *rec, const struct ct_ports *ports,
 				     const struct flowlog_config *cfg)
 {
-	struct ct_key key;
+	struct report_key rkey = {};
 	struct ct_value *v;
-	bool src_is_lo, first, reply, report;
+	struct report_value *r;
+	bool src_is_lo, first, reply, report, fresh_syn;
 	__u8 seen, new_flags, dir_bit;
 	__u64 now = rec->ktime_ns;
 
-	src_is_lo = ct_key_build(rec, ports, &key);
-	v = bpf_map_lookup_elem(&conntrack, &key);
-	if (v && (rec->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
-	    ((v->flags_seen[0] | v->flags_seen[1]) & (TCP_FIN | TCP_RST))) {
+	src_is_lo = ct_key_build(rec, ports, &rkey.conn);
+	rkey.ifindex = rec->ifindex;
+	fresh_syn = (rec->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+	v = bpf_map_lookup_elem(&conntrack, &rkey.conn);
+	if (v && fresh_syn && v->closed) {
 		/* A fresh SYN on a closed tuple: a new connection reusing the ports. */
-		bpf_map_delete_elem(&conntrack, &key);
+		bpf_map_delete_elem(&conntrack, &rkey.conn);
 		v = NULL;
 	}
 	if (!v) {
 		struct ct_value nv = {};
 
 		nv.orig_src_is_lo = looks_like_reply(rec) ? !src_is_lo : src_is_lo;
-		bpf_map_update_elem(&conntrack, &key, &nv, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&conntrack, &key);
+		bpf_map_update_elem(&conntrack, &rkey.conn, &nv, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&conntrack, &rkey.conn);
 		if (!v) {
 			/* Table update failed: report without direction knowledge. */
 			rec->is_reply = FLOWLOG_REPLY_UNKNOWN;
 			return true;
 		}
 	}
+	if (rec->tcp_flags & (TCP_FIN | TCP_RST))
+		v->closed = 1;
 
 	reply = src_is_lo != (bool)v->orig_src_is_lo;
 	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
 
+	r = bpf_map_lookup_elem(&reports, &rkey);
+	if (r && fresh_syn && ((r->flags_seen[0] | r->flags_seen[1]) & (TCP_FIN | TCP_RST))) {
+		bpf_map_delete_elem(&reports, &rkey);
+		r = NULL;
+	}
+	if (!r) {
+		struct report_value nr = {};
+
+		bpf_map_update_elem(&reports, &rkey, &nr, BPF_NOEXIST);
+		r = bpf_map_lookup_elem(&reports, &rkey);
+		if (!r)
+			return true;
+	}
+
 	/* "First" is per direction, so the first answer is reported too. */
 	dir_bit = reply ? 2 : 1;
-	first = !(v->dirs_seen & dir_bit);
+	first = !(r->dirs_seen & dir_bit);
 	if (first)
-		v->dirs_seen |= dir_bit;
+		r->dirs_seen |= dir_bit;
 
-	seen = reply ? v->flags_seen[1] : v->flags_seen[0];
+	seen = reply ? r->flags_seen[1] : r->flags_seen[0];
 	new_flags = rec->tcp_flags & ~seen;
 	if (new_flags) {
 		if (reply)
-			v->flags_seen[1] = seen | rec->tcp_flags;
+			r->flags_seen[1] = seen | rec->tcp_flags;
 		else
-			v->flags_seen[0] = seen | rec->tcp_flags;
+			r->flags_seen[0] = seen | rec->tcp_flags;
 	}
 
 	switch (cfg->aggregation) {
 	case FLOWLOG_AGG_MEDIUM:
-		report = first || new_flags || now - v->last_report_ns >= cfg->report_interval_ns;
+		report = first || new_flags || now - r->last_report_ns >= cfg->report_interval_ns;
 		break;
 	case FLOWLOG_AGG_MAXIMUM:
 		report = first || (new_flags & (TCP_SYN | TCP_FIN | TCP_RST));
@@ -455,7 +496,7 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 		break;
 	}
 	if (report)
-		v->last_report_ns = now;
+		r->last_report_ns = now;
 	return report;
 }
 

@@ -64,10 +64,11 @@
 //! dedicated drop reason for an expired TTL or hop limit (none in the 6.18
 //! list), so such drops arrive under a generic reason and map as that reason.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use flowlog_flow::layer4::Protocol;
@@ -248,6 +249,30 @@ impl Decoder {
         (ktime_ns as i64).saturating_add(self.clock_offset_ns.load(Ordering::Relaxed))
     }
 
+    /// Whether `record` is a kernel drop that is bookkeeping rather than a
+    /// packet lost on the network, and so is not reported:
+    ///
+    /// - `QUEUE_PURGE`: a socket was closed with packets still queued; the
+    ///   peer's data had arrived.
+    /// - `NO_SOCKET` for an ICMP echo reply: the reply was delivered to the
+    ///   raw socket of `ping` (a copy), and the kernel then frees the
+    ///   original because no ICMP datagram socket wanted it.
+    pub fn is_bookkeeping_drop(&self, record: &FlowRecord) -> bool {
+        if record.kind() != Some(Kind::Drop) {
+            return false;
+        }
+        let echo_reply = match record.l4_proto {
+            IPPROTO_ICMP => record.icmp_type == 0,
+            IPPROTO_ICMPV6 => record.icmp_type == 129,
+            _ => false,
+        };
+        match self.drop_reasons.name(record.drop_reason) {
+            Some("QUEUE_PURGE") => true,
+            Some("NO_SOCKET") => echo_reply,
+            _ => false,
+        }
+    }
+
     /// The Hubble flow for `record`, taken on the interface named and
     /// classified by `interface` when it is known.
     pub fn decode(&self, record: &FlowRecord, interface: Option<(&str, InterfaceRole)>) -> Flow {
@@ -258,7 +283,7 @@ impl Decoder {
                 seconds: wall_ns.div_euclid(NANOS_PER_SECOND),
                 nanos: wall_ns.rem_euclid(NANOS_PER_SECOND) as i32,
             }),
-            uuid: uuid::Uuid::new_v4().to_string(),
+            uuid: random_uuid(),
             r#type: FlowType::L3L4 as i32,
             node_name: self.node_name.clone(),
             is_reply: match record.reply() {
@@ -276,8 +301,8 @@ impl Decoder {
                 IpAddr::V6(_) => IpVersion::IPv6,
             };
             flow.ip = Some(Ip {
-                source: source.to_string(),
-                destination: destination.to_string(),
+                source: format_ip(source),
+                destination: format_ip(destination),
                 ip_version: ip_version as i32,
                 ..Default::default()
             });
@@ -346,10 +371,15 @@ impl Decoder {
             flow.drop_reason = reason as u32;
         }
         flow.event_type = Some(CiliumEventType { r#type: EVENT_DROP, sub_type: reason as i32 });
+        let mut summary = String::with_capacity(40);
+        summary.push_str("kernel drop reason: ");
         match kernel_name {
-            Some(name) => format!("kernel drop reason: {name}"),
-            None => format!("kernel drop reason: {}", record.drop_reason),
+            Some(name) => summary.push_str(name),
+            None => {
+                let _ = write!(summary, "{}", record.drop_reason);
+            }
         }
+        summary
     }
 }
 
@@ -397,8 +427,10 @@ fn trace_summary(protocol: Option<&Protocol>) -> String {
     match protocol {
         Some(Protocol::Tcp(tcp)) => {
             let flags = tcp.flags.unwrap_or_default();
+            let mut summary = String::with_capacity(48);
+            summary.push_str("TCP Flags: ");
             // Hubble's order: SYN first so handshakes read naturally.
-            let names: Vec<&str> = [
+            let named = [
                 (flags.syn, "SYN"),
                 (flags.fin, "FIN"),
                 (flags.rst, "RST"),
@@ -407,11 +439,16 @@ fn trace_summary(protocol: Option<&Protocol>) -> String {
                 (flags.urg, "URG"),
                 (flags.ece, "ECE"),
                 (flags.cwr, "CWR"),
-            ]
-            .into_iter()
-            .filter_map(|(set, name)| set.then_some(name))
-            .collect();
-            format!("TCP Flags: {}", names.join(", "))
+            ];
+            let mut first = true;
+            for (_, name) in named.into_iter().filter(|&(set, _)| set) {
+                if !first {
+                    summary.push_str(", ");
+                }
+                summary.push_str(name);
+                first = false;
+            }
+            summary
         }
         Some(Protocol::Udp(_)) => "UDP".to_owned(),
         Some(Protocol::Sctp(_)) => "SCTP".to_owned(),
@@ -422,10 +459,12 @@ fn trace_summary(protocol: Option<&Protocol>) -> String {
 }
 
 fn icmp_summary(family: &str, name: Option<&str>, r#type: u32, code: u32) -> String {
-    let mut summary = family.to_owned();
+    let mut summary = String::with_capacity(32);
+    summary.push_str(family);
     match name {
         Some(name) => {
-            let _ = write!(summary, " {name}");
+            summary.push(' ');
+            summary.push_str(name);
         }
         None => {
             let _ = write!(summary, " type {type} code {code}");
@@ -462,9 +501,92 @@ fn icmpv6_name(r#type: u32) -> Option<&'static str> {
     })
 }
 
+// The formatting below writes bytes straight into a sized `String`: the
+// decoder formats two addresses, two MACs and a UUID per record, and through
+// `fmt` machinery that was a third of its time.
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// `aa:bb:cc:dd:ee:ff`, lowercase, as Hubble writes MACs.
 fn format_mac(mac: &[u8; 6]) -> String {
-    let [a, b, c, d, e, f] = mac;
-    format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
+    let mut text = String::with_capacity(17);
+    for (i, byte) in mac.iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        text.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
+}
+
+/// An address in its usual text form: dotted quad for IPv4 (written here,
+/// the common case), RFC 5952 for IPv6 (left to the standard library).
+fn format_ip(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format_ipv4(v4),
+        IpAddr::V6(v6) => v6.to_string(),
+    }
+}
+
+fn format_ipv4(address: Ipv4Addr) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, octet) in address.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
+}
+
+thread_local! {
+    /// xoshiro256++ state for flow UUIDs, seeded once per thread from the
+    /// operating system.
+    static UUID_RNG: Cell<[u64; 4]> = Cell::new(uuid_seed());
+}
+
+/// 256 bits from the operating system's generator, by way of `uuid`.
+fn uuid_seed() -> [u64; 4] {
+    let (a, b) = (uuid::Uuid::new_v4().as_u64_pair(), uuid::Uuid::new_v4().as_u64_pair());
+    let seed = [a.0, a.1, b.0, b.1];
+    // xoshiro's one forbidden state; 2^-244 likely, but cheap to rule out.
+    if seed == [0; 4] { [1, 2, 3, 4] } else { seed }
+}
+
+/// A random (version 4) UUID, hyphenated and lowercase.
+///
+/// The bits come from a per-thread xoshiro256++ generator seeded from the
+/// operating system rather than from one `getrandom(2)` call per flow: the
+/// syscall was a quarter of the decoder's time. A flow UUID only has to be
+/// unique, not unpredictable; 122 random bits from a 256-bit state are.
+fn random_uuid() -> String {
+    let bits = UUID_RNG.with(|cell| {
+        let mut s = cell.get();
+        let mut next = || {
+            let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+            let t = s[1] << 17;
+            s[2] ^= s[0];
+            s[3] ^= s[1];
+            s[1] ^= s[2];
+            s[0] ^= s[3];
+            s[2] ^= t;
+            s[3] = s[3].rotate_left(45);
+            result
+        };
+        let bits = u128::from(next()) << 64 | u128::from(next());
+        cell.set(s);
+        bits
+    });
+    let uuid = uuid::Builder::from_random_bytes(bits.to_ne_bytes()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    uuid.hyphenated().encode_lower(&mut text).to_owned()
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
@@ -704,6 +826,31 @@ print fmt: "skbaddr=%p rx_sk=%p protocol=%u location=%pS reason: %s", REC->skbad
         decoder.refresh_clock_offset();
         let again = decoder.decode(&record, None).time.unwrap();
         assert!((again.seconds - time.seconds).abs() <= 1);
+    }
+
+    #[test]
+    fn text_forms_match_the_standard_library() {
+        for octet in [0u8, 1, 9, 10, 42, 99, 100, 199, 200, 255] {
+            let address = Ipv4Addr::new(octet, 255 - octet, octet / 3, 7);
+            assert_eq!(format_ip(IpAddr::V4(address)), address.to_string());
+        }
+        let v6: Ipv6Addr = "fd00:10:244::5".parse().unwrap();
+        assert_eq!(format_ip(IpAddr::V6(v6)), "fd00:10:244::5");
+        assert_eq!(format_mac(&[0x0a, 0x58, 0x0a, 0xf4, 0x00, 0xff]), "0a:58:0a:f4:00:ff");
+    }
+
+    #[test]
+    fn flow_uuids_are_random_v4_and_distinct() {
+        let uuids: std::collections::HashSet<String> = (0..10_000).map(|_| random_uuid()).collect();
+        assert_eq!(uuids.len(), 10_000);
+        for text in uuids.iter().take(100) {
+            let uuid = uuid::Uuid::parse_str(text).unwrap();
+            assert_eq!(uuid.get_version_num(), 4);
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(text, &uuid.hyphenated().to_string());
+        }
+        let other_thread = std::thread::spawn(random_uuid).join().unwrap();
+        assert!(!uuids.contains(&other_thread), "threads are seeded apart");
     }
 
     /// On a machine with tracefs mounted, the running kernel's table parses

@@ -9,6 +9,9 @@
 //!
 //! - [`Capture`]: load with [`CaptureOptions`], [`Capture::attach`] to
 //!   interfaces, [`Capture::enable_drops`], take the ring buffer.
+//! - [`interfaces::Interfaces`]: attach to the interfaces whose names match
+//!   [`interfaces::InterfacePattern`]s, and follow them as they come and go
+//!   ([`interfaces::LinkMonitor`]).
 //! - [`FlowRecord`]: one record, decoded; the layout is shared with the C code
 //!   through `bpf/record.h`.
 //! - [`Aggregation`]: how many records a connection produces.
@@ -26,9 +29,12 @@
 mod config;
 pub mod decode;
 mod drops;
+pub mod endpoints;
 mod error;
+pub mod interfaces;
 mod loader;
 pub mod record;
+pub mod session;
 mod tc;
 
 pub use config::{Aggregation, CaptureOptions, DEFAULT_RING_BUFFER_BYTES, TcMode};

@@ -71,24 +71,58 @@ impl Capture {
     /// available (see [`TcMode`](crate::TcMode)).
     ///
     /// The programs only observe: they never change what happens to a packet.
+    /// The attachment belongs to the interface, not its name: it stays
+    /// through a rename, and another interface that takes the name later is
+    /// a different one.
     pub fn attach(&mut self, ifname: &str) -> Result<AttachedVia, CaptureError> {
-        if self.hooks.iter().any(|hook| hook.ifname == ifname) {
+        let ifindex = crate::tc::interface_index(ifname)?;
+        self.attach_index(ifindex, ifname)
+    }
+
+    /// [`attach`](Self::attach) to the interface `ifindex`, named `ifname`;
+    /// [`CaptureError::UnknownInterface`] when `ifname` no longer names it
+    /// (the interface was renamed or removed since it was listed).
+    pub(crate) fn attach_index(&mut self, ifindex: u32, ifname: &str) -> Result<AttachedVia, CaptureError> {
+        if self.hooks.iter().any(|hook| hook.ifindex == ifindex) {
             return Err(CaptureError::AlreadyAttached { ifname: ifname.to_owned() });
         }
-        let hook = TcHook::attach(&mut self.ebpf, ifname, self.options.tc_mode)?;
+        let hook = TcHook::attach(&mut self.ebpf, ifindex, ifname, self.options.tc_mode)?;
         let via = hook.via;
         self.hooks.push(hook);
         Ok(via)
     }
 
-    /// Detaches both programs from `ifname`.
+    /// Detaches both programs from `ifname`: the interface that has this
+    /// name now, or, when none is attached, the one attached under it.
+    ///
+    /// Succeeds when that interface no longer exists: the kernel removed the
+    /// programs with it, and only the bookkeeping was left to do.
     pub fn detach(&mut self, ifname: &str) -> Result<(), CaptureError> {
+        let by_index = crate::tc::interface_index(ifname)
+            .ok()
+            .and_then(|ifindex| self.hooks.iter().position(|hook| hook.ifindex == ifindex));
+        let index = by_index
+            .or_else(|| self.hooks.iter().position(|hook| hook.ifname == ifname))
+            .ok_or_else(|| CaptureError::NotAttached { ifname: ifname.to_owned() })?;
+        self.hooks.swap_remove(index).detach(&mut self.ebpf)
+    }
+
+    /// [`detach`](Self::detach) from the interface `ifindex`.
+    pub(crate) fn detach_index(&mut self, ifindex: u32) -> Result<(), CaptureError> {
         let index = self
             .hooks
             .iter()
-            .position(|hook| hook.ifname == ifname)
-            .ok_or_else(|| CaptureError::NotAttached { ifname: ifname.to_owned() })?;
+            .position(|hook| hook.ifindex == ifindex)
+            .ok_or_else(|| CaptureError::NotAttached { ifname: format!("with index {ifindex}") })?;
         self.hooks.swap_remove(index).detach(&mut self.ebpf)
+    }
+
+    /// Records that the attached interface `ifindex` is now called `ifname`,
+    /// for [`attached`](Self::attached). Does nothing when it is not attached.
+    pub(crate) fn rename(&mut self, ifindex: u32, ifname: &str) {
+        if let Some(hook) = self.hooks.iter_mut().find(|hook| hook.ifindex == ifindex) {
+            ifname.clone_into(&mut hook.ifname);
+        }
     }
 
     /// The interfaces the tc programs are attached to, and how.

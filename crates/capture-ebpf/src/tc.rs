@@ -28,6 +28,9 @@ pub enum AttachedVia {
 /// Both tc programs attached to one interface.
 #[derive(Debug)]
 pub(crate) struct TcHook {
+    /// What the hook is known by: an index stays when the interface is renamed.
+    pub(crate) ifindex: u32,
+    /// The interface's name when attached, or since [`Capture`](crate::Capture) learned of a rename.
     pub(crate) ifname: String,
     pub(crate) via: AttachedVia,
     ingress: SchedClassifierLinkId,
@@ -50,9 +53,13 @@ pub(crate) fn load(ebpf: &mut Ebpf) -> Result<(), CaptureError> {
 
 impl TcHook {
     /// Attaches ingress then egress to `ifname`, in the calling thread's
-    /// network namespace. On failure nothing stays attached.
-    pub(crate) fn attach(ebpf: &mut Ebpf, ifname: &str, mode: TcMode) -> Result<TcHook, CaptureError> {
-        check_interface(ifname)?;
+    /// network namespace, provided it still names the interface `ifindex`
+    /// (else [`CaptureError::UnknownInterface`]). On failure nothing stays
+    /// attached.
+    pub(crate) fn attach(ebpf: &mut Ebpf, ifindex: u32, ifname: &str, mode: TcMode) -> Result<TcHook, CaptureError> {
+        if interface_index(ifname)? != ifindex {
+            return Err(CaptureError::UnknownInterface { ifname: ifname.to_owned() });
+        }
         let (ingress, via) = attach_one(ebpf, INGRESS_PROGRAM, ifname, TcAttachType::Ingress, mode)?;
         // Egress uses the same mechanism as ingress, so one detach path fits both.
         let egress_mode = match via {
@@ -69,15 +76,24 @@ impl TcHook {
                 return Err(e);
             }
         };
-        Ok(TcHook { ifname: ifname.to_owned(), via, ingress, egress })
+        Ok(TcHook { ifindex, ifname: ifname.to_owned(), via, ingress, egress })
     }
 
     /// Detaches both programs; tries both even when the first fails.
+    ///
+    /// Succeeds when the interface is gone from the calling thread's
+    /// namespace: the kernel removed its tcx links and its clsact qdisc with
+    /// it, and netlink can only answer ENODEV. (A clsact filter on an
+    /// interface moved to another namespace stays there; a tcx link goes
+    /// away with its file descriptor wherever the interface is.)
     pub(crate) fn detach(self, ebpf: &mut Ebpf) -> Result<(), CaptureError> {
-        let TcHook { ifname: _, via: _, ingress, egress } = self;
+        let TcHook { ifindex, ifname: _, via: _, ingress, egress } = self;
         let first = detach_one(ebpf, INGRESS_PROGRAM, ingress);
         let second = detach_one(ebpf, EGRESS_PROGRAM, egress);
-        first.and(second)
+        match first.and(second) {
+            Err(_) if !interface_exists(ifindex) => Ok(()),
+            result => result,
+        }
     }
 }
 
@@ -85,14 +101,22 @@ fn program<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut SchedCl
     ebpf.program_mut(name).and_then(|p| p.try_into().ok()).ok_or(CaptureError::Missing { what: "tc program", name })
 }
 
-fn check_interface(ifname: &str) -> Result<(), CaptureError> {
+/// The index of the interface named `ifname` in the calling thread's network namespace.
+pub(crate) fn interface_index(ifname: &str) -> Result<u32, CaptureError> {
     let unknown = || CaptureError::UnknownInterface { ifname: ifname.to_owned() };
     let name = CString::new(ifname).map_err(|_| unknown())?;
     // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
-    if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
-        return Err(unknown());
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(unknown()),
+        index => Ok(index),
     }
-    Ok(())
+}
+
+/// Whether the calling thread's network namespace has an interface `ifindex`.
+fn interface_exists(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname may write.
+    !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
 }
 
 fn attach_one(

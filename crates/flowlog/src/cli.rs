@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use flowlog_capture_ebpf::interfaces::InterfacePattern;
+use flowlog_capture_ebpf::{Aggregation, DEFAULT_RING_BUFFER_BYTES, TcMode};
 
 /// Hubble-compatible network flow logs, without Cilium.
 #[derive(Debug, Parser)]
@@ -20,6 +22,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The agent: capture this node's network flows with eBPF and export
+    /// them (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON).
+    Run(RunArgs),
     /// Read Hubble export lines and export them again through flowlog's
     /// filters, field masks, aggregation and rotating files.
     Replay(ReplayArgs),
@@ -49,6 +54,81 @@ pub struct ReplayArgs {
     pub follow: bool,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// What to capture, and how much of it.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Interfaces to capture on: a glob pattern, optionally with the
+    /// interface's role after a colon: `endpoint` for the host side of a
+    /// pod's veth, `network` (the default) for an uplink. Repeatable, or
+    /// comma-separated: `--interface 'eth*,lxc*:endpoint'`. Interfaces that
+    /// appear later are captured when they match; the first matching pattern
+    /// gives the role.
+    #[arg(long = "interface", value_delimiter = ',', value_name = "PATTERN[:ROLE]")]
+    pub interfaces: Vec<InterfacePattern>,
+    /// How many flows a connection produces, as Cilium's option of the same
+    /// name: `none` (every packet), `medium` (new connections, new TCP flags,
+    /// and at most one flow per connection per interval) or `maximum`
+    /// (new connections and SYN/FIN/RST only).
+    #[arg(long, default_value = "medium", value_parser = parse_aggregation, value_name = "LEVEL")]
+    pub monitor_aggregation: Aggregation,
+    /// With `medium` aggregation, the longest a busy connection goes unreported.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub monitor_aggregation_interval: Duration,
+    /// Report packets the kernel drops (the `skb:kfree_skb` tracepoint), with the kernel's reason.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub capture_drops: bool,
+    /// Also report drops without a reason (`NOT_SPECIFIED`): every kfree_skb()
+    /// call that did not give one, mostly noise.
+    #[arg(long)]
+    pub report_unspecified_drops: bool,
+    /// Size of the kernel-to-agent ring buffer, in KiB: a power of two, at
+    /// least the page size. Each flow record takes 88 bytes.
+    #[arg(long, default_value_t = DEFAULT_RING_BUFFER_BYTES / 1024, value_name = "KIB")]
+    pub ring_buffer_size_kb: u32,
+    /// How the tc programs are attached: `auto` (tcx, or a clsact qdisc on
+    /// kernels without tcx) or `netlink` (always clsact).
+    #[arg(long, default_value = "auto", value_parser = parse_tc_mode, value_name = "MODE")]
+    pub tc_mode: TcMode,
+    /// A YAML or JSON list of the endpoints (pods) on this node, which names
+    /// the source and destination of flows; watched and reloaded while
+    /// running. Without it, addresses are `reserved:host` (this node's own)
+    /// or `reserved:world`.
+    #[arg(long, value_name = "PATH")]
+    pub endpoints_file: Option<PathBuf>,
+}
+
+fn parse_aggregation(text: &str) -> Result<Aggregation, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "none" | "disabled" => Ok(Aggregation::None),
+        "medium" => Ok(Aggregation::Medium),
+        "maximum" => Ok(Aggregation::Maximum),
+        _ => Err(format!("{text:?} is not an aggregation level: use none, medium or maximum")),
+    }
+}
+
+fn parse_tc_mode(text: &str) -> Result<TcMode, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "auto" => Ok(TcMode::Auto),
+        "netlink" => Ok(TcMode::Netlink),
+        _ => Err(format!("{text:?} is not a tc mode: use auto or netlink")),
+    }
 }
 
 /// Options shared by every command that exports.

@@ -13,6 +13,7 @@ mod config_file;
 mod follow;
 mod generate;
 mod replay;
+mod run;
 mod signals;
 mod static_exporter;
 
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
     init_logging(&cli.log);
 
     let result = match &cli.command {
+        Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
@@ -92,6 +94,7 @@ fn subcommand_name(args: &[OsString]) -> Option<String> {
 
 fn common_args(cli: &Cli) -> Option<&CommonArgs> {
     match &cli.command {
+        Command::Run(args) => Some(&args.common),
         Command::Replay(args) => Some(&args.common),
         Command::Check(_) | Command::Generate(_) | Command::Bench(_) => None,
     }

@@ -61,7 +61,11 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     // Opened last: opening a FIFO waits for its writer, and by then the
     // exporters are running and the config is watched.
     let input = open_input(&args.input, args.follow)?;
-    crate::signals::stop_on_signal(sender.clone()).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let stop = sender.clone();
+    crate::signals::on_stop_signal(move || {
+        let _ = stop.send(Input::Stop);
+    })
+    .map_err(|e| Failure::Runtime(e.to_string()))?;
     let source = args.input.clone();
     std::thread::Builder::new()
         .name("replay-reader".into())

@@ -1,11 +1,8 @@
-//! Graceful shutdown: SIGINT and SIGTERM ask the pipeline to stop, so
+//! Graceful shutdown: SIGINT and SIGTERM start an orderly stop, so
 //! everything pending is written and every file flushed and closed.
 
-use crossbeam_channel::Sender;
-use flowlog_export::Input;
-
-/// Sends [`Input::Stop`] to `pipeline` on the first SIGINT or SIGTERM.
-pub fn stop_on_signal(pipeline: Sender<Input>) -> std::io::Result<()> {
+/// Calls `stop` on the first SIGINT or SIGTERM.
+pub fn on_stop_signal(stop: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         runtime.block_on(async {
@@ -21,7 +18,7 @@ pub fn stop_on_signal(pipeline: Sender<Input>) -> std::io::Result<()> {
                 _ = terminate.recv() => "SIGTERM",
             };
             tracing::info!(signal = name, "stopping: writing what is pending");
-            let _ = pipeline.send(Input::Stop);
+            stop();
         });
     })?;
     Ok(())

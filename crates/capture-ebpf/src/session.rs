@@ -1,0 +1,274 @@
+//! [`Session`]: a capture running on a node, from kernel records to
+//! enriched Hubble flows.
+//!
+//! ```text
+//!  netlink link changes ─▶ Interfaces ─ attach/detach ─▶ Capture
+//!  ring buffer `events` ─▶ FlowRecord ─▶ Decoder ─▶ Endpoints::enrich ─▶ emit(Captured::Flow)
+//!  `lost` counters (every second) ─────────────────────────────────────▶ emit(Captured::Lost)
+//! ```
+//!
+//! One thread does all of it, on a single-threaded tokio runtime that waits
+//! on the ring buffer's and the netlink socket's file descriptors: records
+//! are read as soon as the kernel wakes us, never by busy polling, and
+//! interfaces are attached from the thread that owns the [`Capture`] (which
+//! must stay in one network namespace).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aya::maps::{MapData, RingBuf};
+use flowlog_flow::Flow;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+
+use crate::decode::{Decoder, DropReasonNames};
+use crate::endpoints::SharedEndpoints;
+use crate::interfaces::{InterfaceEvent, InterfacePattern, Interfaces, LinkChange, LinkMonitor};
+use crate::{Capture, CaptureError, CaptureOptions, FlowRecord, Kind};
+
+/// How often kernel losses are collected and the clocks compared.
+const TICK: Duration = Duration::from_secs(1);
+/// How often the node's own addresses are listed again (they make flows `reserved:host`).
+const NODE_ADDRESSES_EVERY: u32 = 30;
+
+/// What a [`Session`] needs to start.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// What the kernel programs report.
+    pub capture: CaptureOptions,
+    /// Which interfaces to capture on, and their roles; interfaces that
+    /// appear later are attached when they match.
+    pub interfaces: Vec<InterfacePattern>,
+    /// Written in every flow's `node_name`.
+    pub node_name: String,
+    /// Who is behind each address; replaced while running when the
+    /// endpoints file changes.
+    pub endpoints: SharedEndpoints,
+}
+
+/// What a running session hands out.
+#[derive(Debug)]
+pub enum Captured {
+    /// A flow, decoded and enriched.
+    Flow(Box<Flow>),
+    /// Records the kernel could not write because the ring buffer was full.
+    Lost(u64),
+    /// An interface was attached, detached, or failed to attach.
+    Interface(InterfaceEvent),
+}
+
+/// Asks a running [`Session`] to stop, from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle(Arc<Notify>);
+
+impl StopHandle {
+    /// Makes [`Session::run`] detach everything, hand out what is still
+    /// queued and return. Works before `run` is called, too.
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The programs loaded and attached, and everything needed to read them.
+pub struct Session {
+    hooks: Hooks,
+    monitor: LinkMonitor,
+    ring: RingBuf<MapData>,
+    decoder: Decoder,
+    endpoints: SharedEndpoints,
+    stop: StopHandle,
+}
+
+/// What is attached where, and the kernel's loss count already reported.
+#[derive(Debug)]
+struct Hooks {
+    capture: Capture,
+    interfaces: Interfaces,
+    lost_reported: u64,
+}
+
+impl Session {
+    /// Loads the programs, enables drop reporting when asked, and attaches
+    /// to every interface of the calling thread's network namespace that
+    /// matches a pattern. Returns what happened to each interface, for the
+    /// caller to log: an interface that cannot be attached does not stop the
+    /// others.
+    ///
+    /// Fails when the programs cannot be loaded (privileges, kernel
+    /// features), or the link list or the drop reason names cannot be read.
+    pub fn start(options: SessionOptions) -> Result<(Session, Vec<InterfaceEvent>), StartError> {
+        // Link changes are watched before the links are listed, so an
+        // interface created in between is seen by one or the other.
+        let monitor = LinkMonitor::new().map_err(StartError::Netlink)?;
+        let links = crate::interfaces::links().map_err(StartError::Netlink)?;
+        let mut capture = Capture::load(options.capture).map_err(StartError::Capture)?;
+        // Readable only once tracefs is mounted, which loading with drops ensures.
+        let drop_reasons = match capture.options().drops {
+            true => DropReasonNames::from_tracefs().map_err(StartError::DropReasons)?,
+            false => DropReasonNames::default(),
+        };
+        let ring = capture.take_ring_buffer().map_err(StartError::Capture)?;
+        let mut interfaces = Interfaces::new(options.interfaces);
+        let events = interfaces.sync(&mut capture, &links);
+        let session = Session {
+            hooks: Hooks { capture, interfaces, lost_reported: 0 },
+            monitor,
+            ring,
+            decoder: Decoder::new(options.node_name, drop_reasons),
+            endpoints: options.endpoints,
+            stop: StopHandle::default(),
+        };
+        Ok((session, events))
+    }
+
+    /// A handle that stops [`run`](Self::run) from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// The interfaces captured now, with their index and role.
+    pub fn interfaces(&self) -> &Interfaces {
+        &self.hooks.interfaces
+    }
+
+    /// Hands every flow, loss and interface change to `emit` until stopped
+    /// through a [`StopHandle`] or until `emit` returns `false` (its
+    /// receiver is gone). Then detaches every program, hands out the
+    /// records still queued and the last losses, and returns.
+    pub fn run(self, mut emit: impl FnMut(Captured) -> bool) -> io::Result<()> {
+        let Session { mut hooks, monitor, ring, decoder, endpoints, stop } = self;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+        runtime.block_on(async {
+            // SAFETY: both own their file descriptor, which stays open and
+            // the same until they are dropped, and the AsyncFds own them.
+            let mut ring = unsafe { AsyncFd::register(ring) }?;
+            let monitor = unsafe { AsyncFd::register(monitor) }?;
+            let mut tick = tokio::time::interval(TICK);
+            let mut ticks = 0u32;
+            loop {
+                let wanted = tokio::select! {
+                    _ = stop.0.notified() => false,
+                    guard = ring.readable_mut() => {
+                        let mut guard = guard?;
+                        let wanted = drain(guard.get_inner_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit);
+                        guard.clear_ready();
+                        wanted
+                    }
+                    guard = monitor.readable() => {
+                        let mut guard = guard?;
+                        let changes = guard.get_inner().read_changes();
+                        guard.clear_ready();
+                        hooks.apply_link_changes(changes).into_iter().all(|event| emit(Captured::Interface(event)))
+                    }
+                    _ = tick.tick() => {
+                        ticks = ticks.wrapping_add(1);
+                        decoder.refresh_clock_offset();
+                        if ticks.is_multiple_of(NODE_ADDRESSES_EVERY)
+                            && let Err(error) = endpoints.refresh_node_addresses()
+                        {
+                            tracing::warn!(%error, "cannot list this node's addresses");
+                        }
+                        hooks.report_losses(&mut emit)
+                    }
+                };
+                if !wanted {
+                    break;
+                }
+            }
+            // Stop new records first, then hand out what the kernel queued
+            // before the programs went away.
+            for event in hooks.interfaces.detach_all(&mut hooks.capture) {
+                emit(Captured::Interface(event));
+            }
+            let _ = hooks.capture.disable_drops();
+            drain(ring.get_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit);
+            hooks.report_losses(&mut emit);
+            Ok(())
+        })
+    }
+}
+
+impl Hooks {
+    fn apply_link_changes(&mut self, changes: io::Result<Vec<LinkChange>>) -> Vec<InterfaceEvent> {
+        match changes {
+            Ok(changes) => {
+                changes.into_iter().flat_map(|change| self.interfaces.apply(&mut self.capture, change)).collect()
+            }
+            // The socket overflowed and changes were lost: list everything again.
+            Err(error) => {
+                tracing::debug!(%error, "netlink link notifications lost; listing links again");
+                match crate::interfaces::links() {
+                    Ok(links) => self.interfaces.sync(&mut self.capture, &links),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot list network interfaces");
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Emits the kernel losses counted since the last report; false when
+    /// `emit` wants no more.
+    fn report_losses(&mut self, emit: &mut impl FnMut(Captured) -> bool) -> bool {
+        let Ok(lost) = self.capture.lost_records() else { return true };
+        let new = lost.wrapping_sub(self.lost_reported);
+        self.lost_reported = lost;
+        new == 0 || emit(Captured::Lost(new))
+    }
+}
+
+impl std::fmt::Debug for Session {
+    // aya's ring buffer has no Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("hooks", &self.hooks).field("decoder", &self.decoder).finish()
+    }
+}
+
+/// Decodes every record queued in `ring`; false when `emit` wants no more.
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    decoder: &Decoder,
+    interfaces: &Interfaces,
+    endpoints: &SharedEndpoints,
+    emit: &mut impl FnMut(Captured) -> bool,
+) -> bool {
+    let endpoints = endpoints.current();
+    while let Some(item) = ring.next() {
+        let Some(record) = FlowRecord::parse(&item) else { continue };
+        if decoder.is_bookkeeping_drop(&record) {
+            continue;
+        }
+        // Give the slot back to the kernel before `emit`, which may block.
+        drop(item);
+        // Interface indexes are per network namespace; drops come from every
+        // namespace, so only trace records, taken on our own interfaces, are named.
+        let interface = match record.kind() {
+            Some(Kind::Trace) => interfaces.lookup(record.ifindex),
+            _ => None,
+        };
+        let mut flow = decoder.decode(&record, interface);
+        if let (Some(source), Some(destination)) = (record.source(), record.destination()) {
+            endpoints.enrich_addrs(&mut flow, source, destination);
+        }
+        if !emit(Captured::Flow(Box::new(flow))) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Why a [`Session`] could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Loading or configuring the programs failed.
+    #[error(transparent)]
+    Capture(CaptureError),
+    /// The netlink socket for link changes could not be opened or read.
+    #[error("cannot list or watch network interfaces through netlink")]
+    Netlink(#[source] io::Error),
+    /// The kernel's drop reason names could not be read from tracefs.
+    #[error("cannot read the kernel's drop reasons from the skb:kfree_skb tracepoint format")]
+    DropReasons(#[source] io::Error),
+}

@@ -1,0 +1,208 @@
+//! `flowlog run`: the agent. Captures this node's flows with eBPF and feeds
+//! them to the exporters until SIGINT or SIGTERM.
+//!
+//! Start-up happens in an order that loses nothing and leaves nothing behind
+//! on failure: the exporters first (a bad option stops us before anything
+//! touches the kernel), then the capture, then the watchers. On a signal the
+//! capture stops first (programs detached, queued records handed out), then
+//! the pipeline writes everything pending and closes its files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use flowlog_capture_ebpf::CaptureOptions;
+use flowlog_capture_ebpf::endpoints::{Endpoints, SharedEndpoints, node_addresses};
+use flowlog_capture_ebpf::interfaces::InterfaceEvent;
+use flowlog_capture_ebpf::session::{Captured, Session, SessionOptions};
+use flowlog_export::dynamic::{ReloadStats, Reloader, Trigger, Watcher};
+use flowlog_export::lost::LossCause;
+use flowlog_export::{Exporter, Input, Origin, Pipeline, SinkSettings, WhenFull};
+use flowlog_flow::export_event::ResponseTypes;
+use flowlog_flow::{ExportEvent, Flow};
+
+use crate::Failure;
+use crate::cli::{CaptureArgs, RunArgs};
+
+/// Flows decoded ahead of the pipeline. Beyond this the capture thread
+/// waits and the kernel's ring buffer absorbs the burst; what overflows it
+/// is counted and reported as `lost_events`.
+const INPUT_QUEUE: usize = 16 * 1024;
+
+pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    let common = &args.common;
+    let node_name = crate::node_name(common);
+    let static_spec = crate::static_exporter::spec(&common.export).map_err(Failure::Config)?;
+    if static_spec.is_none() && common.flowlogs_config_path.is_none() {
+        return Err(Failure::Config(vec![
+            "nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, or both".into(),
+        ]));
+    }
+    if args.capture.interfaces.is_empty() {
+        return Err(Failure::Config(vec![
+            "nothing to capture on: set --interface (e.g. 'eth*' or 'lxc*:endpoint'), here or in the --config file"
+                .into(),
+        ]));
+    }
+    let endpoints = load_endpoints(args.capture.endpoints_file.as_deref())?;
+
+    // Live capture must never wait for one slow disk: a full sink drops and
+    // reports its loss instead.
+    let settings = SinkSettings::new(&node_name, WhenFull::Drop);
+    let reserved_path = static_spec.as_ref().map(|spec| spec.target.describe());
+    let static_exporter = static_spec
+        .map(|spec| Exporter::start(spec, Origin::Static, &settings))
+        .transpose()
+        .map_err(|e| Failure::Runtime(format!("cannot start the static exporter: {e}")))?;
+    let mut pipeline = Pipeline::new(static_exporter.into_iter().collect(), settings);
+    let (sender, receiver) = crossbeam_channel::bounded(INPUT_QUEUE);
+
+    let (session, attached) = Session::start(session_options(&args.capture, &node_name, endpoints.clone()))
+        .map_err(|e| Failure::Runtime(format!("cannot start capturing: {}", error_chain(&e))))?;
+    attached.iter().for_each(log_interface);
+    if session.interfaces().attached().next().is_none() {
+        tracing::warn!(
+            patterns = %args.capture.interfaces.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            "no interface matches --interface yet; capturing drops only, and interfaces as they appear"
+        );
+    }
+
+    let _flowlogs = match &common.flowlogs_config_path {
+        Some(path) => Some(watch_flowlogs(path, reserved_path, &mut pipeline, &sender)?),
+        None => None,
+    };
+    let _endpoints_watcher = match &args.capture.endpoints_file {
+        Some(path) => Some(watch_endpoints(path.clone(), endpoints)?),
+        None => None,
+    };
+
+    let stop = session.stop_handle();
+    crate::signals::on_stop_signal(move || stop.stop()).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let capture = std::thread::Builder::new()
+        .name("capture".into())
+        .spawn(move || capture_flows(session, &node_name, sender))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+
+    tracing::info!("capturing; SIGINT or SIGTERM stops");
+    pipeline.run(&receiver);
+    capture.join().map_err(|_| Failure::Runtime("the capture thread panicked".into()))?
+}
+
+fn session_options(args: &CaptureArgs, node_name: &str, endpoints: SharedEndpoints) -> SessionOptions {
+    SessionOptions {
+        capture: CaptureOptions {
+            aggregation: args.monitor_aggregation,
+            report_interval: args.monitor_aggregation_interval,
+            ring_buffer_bytes: args.ring_buffer_size_kb.saturating_mul(1024),
+            report_unspecified_drops: args.report_unspecified_drops,
+            drops: args.capture_drops,
+            tc_mode: args.tc_mode,
+        },
+        interfaces: args.interfaces.clone(),
+        node_name: node_name.to_owned(),
+        endpoints,
+    }
+}
+
+/// Runs the capture until it is stopped, then tells the pipeline to finish.
+fn capture_flows(session: Session, node_name: &str, pipeline: Sender<Input>) -> Result<(), Failure> {
+    let result = session.run(|captured| match captured {
+        Captured::Flow(flow) => pipeline.send(Input::Event(Box::new(export_event(*flow)))).is_ok(),
+        Captured::Lost(count) => pipeline.send(Input::Loss { cause: LossCause::KernelRingBuffer, count }).is_ok(),
+        Captured::Interface(event) => {
+            log_interface(&event);
+            true
+        }
+    });
+    tracing::info!(node = node_name, "capture stopped; writing what is pending");
+    let _ = pipeline.send(Input::Stop);
+    result.map_err(|e| Failure::Runtime(format!("reading captured flows failed: {e}")))
+}
+
+/// A flow as the exporter writes it, stamped with the flow's own time and node.
+fn export_event(flow: Flow) -> ExportEvent {
+    ExportEvent { time: flow.time, node_name: flow.node_name.clone(), response_types: Some(ResponseTypes::Flow(flow)) }
+}
+
+fn log_interface(event: &InterfaceEvent) {
+    match event {
+        InterfaceEvent::Failed { .. } => tracing::warn!("{event}"),
+        _ => tracing::info!("{event}"),
+    }
+}
+
+fn load_endpoints(path: Option<&Path>) -> Result<SharedEndpoints, Failure> {
+    let endpoints = match path {
+        Some(path) => Endpoints::load(path).map_err(|e| Failure::Config(vec![error_chain(&e)]))?,
+        None => Endpoints::default(),
+    };
+    Ok(SharedEndpoints::new(with_node_addresses(endpoints)))
+}
+
+/// The table with this node's own addresses as `reserved:host`.
+fn with_node_addresses(endpoints: Endpoints) -> Endpoints {
+    match node_addresses() {
+        Ok(addresses) => endpoints.with_node_addresses(addresses),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list this node's addresses; they will show as reserved:world");
+            endpoints
+        }
+    }
+}
+
+/// Applies the dynamic flow log file now and whenever it changes.
+fn watch_flowlogs(
+    path: &Path,
+    reserved_path: Option<String>,
+    pipeline: &mut Pipeline,
+    sender: &Sender<Input>,
+) -> Result<Watcher, Failure> {
+    let stats = Arc::new(ReloadStats::default());
+    let mut reloader = Reloader::new(path.to_path_buf(), reserved_path, Arc::clone(&stats));
+    let (hash, entries) = reloader.initial_entries();
+    stats.applied(hash, &pipeline.reconfigure(entries));
+    let updates = sender.clone();
+    let watcher = Watcher::start(path, crate::CONFIG_POLL, move |trigger| reloader.reload(trigger, &updates))
+        .map_err(|e| Failure::Runtime(format!("cannot watch {}: {e}", path.display())))?;
+    // A change made between the first read and the start of watching raised
+    // no event: read once more now that changes are seen.
+    watcher.request();
+    Ok(watcher)
+}
+
+/// Replaces the endpoint table whenever the endpoints file changes; a file
+/// that does not parse is reported and the table in use is kept.
+fn watch_endpoints(path: PathBuf, endpoints: SharedEndpoints) -> Result<Watcher, Failure> {
+    let mut last_text = std::fs::read(&path).ok();
+    let watched = path.clone();
+    let watcher = Watcher::start(&watched, crate::CONFIG_POLL, move |trigger| {
+        let text = std::fs::read(&path).ok();
+        if text == last_text && trigger != Trigger::Requested {
+            return;
+        }
+        last_text = text;
+        match Endpoints::load(&path) {
+            Ok(table) => {
+                tracing::info!(file = %path.display(), endpoints = table.len(), "endpoints reloaded");
+                endpoints.replace(with_node_addresses(table));
+            }
+            Err(error) => tracing::error!("{}; keeping the endpoints in use", error_chain(&error)),
+        }
+    })
+    .map_err(|e| Failure::Runtime(format!("cannot watch {}: {e}", watched.display())))?;
+    watcher.request();
+    Ok(watcher)
+}
+
+/// An error and its causes, `outer: inner: innermost`, so the kernel's own
+/// words (and the verifier's) reach the operator.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
