@@ -337,3 +337,30 @@ fn the_shipped_example_flow_log_file_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/flowlogs.yaml");
     Flowlog::run(&["check", "--flowlogs-config-path", example]).success();
 }
+
+#[test]
+fn sighup_reads_the_file_again_and_stops_nothing() {
+    let s = setup();
+    write_config(&s.config, &flow_logs(&[entry("all", &s.dir, "")]));
+    let mut running = start(&s);
+    running.send(&[flow(0, "shop", "FORWARDED")]);
+    support::send_signal(running.pid(), "HUP");
+    let reread = wait_for(Duration::from_secs(5), || running.stderr().contains("reading the config files again"));
+    assert!(reread.is_some(), "no reload on SIGHUP:\n{}", running.stderr());
+    running.send(&[flow(1, "shop", "FORWARDED")]);
+    running.finish();
+    assert_eq!(seqs(&s.dir.join("all.log")), [0, 1], "SIGHUP must not stop or restart the sink");
+}
+
+#[test]
+fn check_validates_endpoints_files_too() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/endpoints.yaml");
+    Flowlog::run(&["check", "--endpoints-file", example]).success();
+
+    let s = setup();
+    let broken = s.dir.join("endpoints.yaml");
+    std::fs::write(&broken, "- ips: [10.0.0.1]\n  pod: web-0\n- ips: [10.0.0.1, not-an-ip]\n").unwrap();
+    let finished = Flowlog::run(&["check", "--endpoints-file", broken.to_str().unwrap()]).failure();
+    assert!(finished.stdout.contains("endpoints[0]: unknown field `pod`"), "{}", finished.stdout);
+    assert!(finished.stdout.contains("not-an-ip"), "{}", finished.stdout);
+}

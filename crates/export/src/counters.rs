@@ -1,6 +1,7 @@
 //! What a sink has done, counted as it happens and readable from any thread
 //! (metrics, health checks, tests).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use crate::lost::LossCause;
@@ -14,6 +15,20 @@ pub struct SinkCounters {
     lost: [AtomicU64; LossCause::ALL.len()],
     writing: AtomicBool,
     active: AtomicBool,
+    /// Losses of every sink of a pipeline, this one's included: they outlive
+    /// the sinks, which dynamic flow logs add and remove.
+    totals: Option<Arc<LossTotals>>,
+}
+
+/// Events lost by all the sinks that counted into it, by cause; only grows.
+#[derive(Debug, Default)]
+pub struct LossTotals([AtomicU64; LossCause::ALL.len()]);
+
+impl LossTotals {
+    /// Events lost to `cause`, all sinks together.
+    pub fn get(&self, cause: LossCause) -> u64 {
+        self.0[cause as usize].load(Relaxed)
+    }
 }
 
 impl Default for SinkCounters {
@@ -25,6 +40,7 @@ impl Default for SinkCounters {
             lost: Default::default(),
             writing: AtomicBool::new(true),
             active: AtomicBool::new(false),
+            totals: None,
         }
     }
 }
@@ -54,6 +70,11 @@ impl SinkStats {
 }
 
 impl SinkCounters {
+    /// Counters whose losses are also added to `totals`.
+    pub fn counting_into(totals: Arc<LossTotals>) -> Self {
+        Self { totals: Some(totals), ..Self::default() }
+    }
+
     pub(crate) fn wrote(&self, lines: u64, bytes: u64, rotations: u64) {
         self.events_written.fetch_add(lines, Relaxed);
         self.bytes_written.fetch_add(bytes, Relaxed);
@@ -62,6 +83,9 @@ impl SinkCounters {
 
     pub(crate) fn lost(&self, cause: LossCause, count: u64) {
         self.lost[cause as usize].fetch_add(count, Relaxed);
+        if let Some(totals) = &self.totals {
+            totals.0[cause as usize].fetch_add(count, Relaxed);
+        }
     }
 
     pub(crate) fn set_writing(&self, ok: bool) {

@@ -55,7 +55,7 @@ impl Exporter {
             settings: settings.clone(),
             aggregator: None,
             sink: None,
-            counters: Arc::new(SinkCounters::default()),
+            counters: settings.sinks.new_counters(),
         };
         exporter.activate_if_due(SystemTime::now())?;
         if !exporter.is_active() {

@@ -12,7 +12,8 @@
 //!   what it writes to (stdout, or a size-rotated file).
 //! - [`dynamic`]: flow logs from a watched YAML file, changed while running.
 //! - [`aggregate`]: flow aggregation; [`lost`]: loss accounting and reports;
-//!   [`counters`]: what each sink did.
+//!   [`counters`]: what each sink did; [`registry`]: the current sinks, for
+//!   metrics and health checks.
 
 #![deny(missing_docs)]
 
@@ -23,11 +24,13 @@ pub mod dynamic;
 pub mod exporter;
 pub mod lost;
 pub mod pipeline;
+pub mod registry;
 pub mod sink;
 pub mod spec;
 pub mod writer;
 
 pub use exporter::{Exporter, Origin};
 pub use pipeline::{Input, Pipeline};
+pub use registry::{SinkInfo, SinkRegistry};
 pub use sink::{SinkSettings, WhenFull};
 pub use spec::{ExporterOptions, ExporterSpec, SpecError, Target};

@@ -80,8 +80,10 @@ impl Pipeline {
         pipeline
     }
 
-    /// Groups the exporters by field mask, so each mask encodes once per event.
+    /// Groups the exporters by field mask, so each mask encodes once per
+    /// event, and lists their sinks for metrics and health checks.
     fn index_masks(&mut self) {
+        self.settings.sinks.publish(&self.exporters);
         self.masks.clear();
         self.mask_of = self
             .exporters

@@ -16,6 +16,7 @@ use flowlog_flow::json::encode_line;
 
 use crate::counters::SinkCounters;
 use crate::lost::{LossCause, LossTally, REPORT_INTERVAL};
+use crate::registry::SinkRegistry;
 use crate::writer::LineOutput;
 
 /// A batch is handed to the writer once it holds this many bytes.
@@ -62,12 +63,14 @@ pub struct SinkSettings {
     pub when_full: WhenFull,
     /// Sinks still closing, which a new sink for the same target waits for.
     pub closing: Closing,
+    /// Where the pipeline lists its sinks for metrics and health checks.
+    pub sinks: SinkRegistry,
 }
 
 impl SinkSettings {
     /// Settings for sinks whose loss reports carry `node_name`.
     pub fn new(node_name: &str, when_full: WhenFull) -> Self {
-        Self { node_name: node_name.to_owned(), when_full, closing: Closing::default() }
+        Self { node_name: node_name.to_owned(), when_full, closing: Closing::default(), sinks: SinkRegistry::default() }
     }
 }
 

@@ -3,6 +3,7 @@
 //! ConfigMap keys work unchanged. Every flag can also be set in the `--config`
 //! YAML file under its Cilium name (see [`crate::config_file`]).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ pub enum Command {
     /// Read Hubble export lines and export them again through flowlog's
     /// filters, field masks, aggregation and rotating files.
     Replay(ReplayArgs),
-    /// Validate a dynamic flow log file and print every problem (exit 1 if any).
+    /// Validate a dynamic flow log file and/or an endpoints file and print
+    /// every problem (exit 1 if any).
     Check(CheckArgs),
     /// Write realistic synthetic export lines to standard output.
     Generate(crate::generate::GenerateArgs),
@@ -42,6 +44,10 @@ pub struct LogArgs {
     /// as `flowlog_export=debug`). The RUST_LOG environment variable overrides it.
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
+    /// Log format: `text` (for people) or `json` (one object per line, for
+    /// log collectors).
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"], value_name = "FORMAT")]
+    pub log_format: String,
 }
 
 #[derive(Debug, Args)]
@@ -148,15 +154,38 @@ pub struct CommonArgs {
     /// exporter.
     #[arg(long, alias = "hubble-flowlogs-config-path", value_name = "PATH")]
     pub flowlogs_config_path: Option<PathBuf>,
+    /// Serve Prometheus metrics on /metrics and a health check on /healthz
+    /// at this address: `host:port`, `[ipv6]:port`, or `:port` for every
+    /// IPv4 address (Cilium's `hubble-metrics-server`, usually `:9965`). Port
+    /// 0 picks a free port, which is logged. Unset or empty: no endpoint.
+    #[arg(long, alias = "hubble-metrics-server", value_parser = parse_metrics_address, value_name = "ADDRESS")]
+    pub metrics_address: Option<MetricsAddress>,
     #[command(flatten)]
     pub export: StaticExportArgs,
 }
 
+/// Where `--metrics-address` serves; `None` when it was given empty, which
+/// is how Cilium's ConfigMap turns the endpoint off.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAddress(pub Option<SocketAddr>);
+
+fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
+    flowlog_metrics::parse_listen_address(text).map(MetricsAddress)
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The dynamic flow log file to check.
-    #[arg(long, alias = "hubble-flowlogs-config-path", value_name = "PATH")]
-    pub flowlogs_config_path: PathBuf,
+    /// A dynamic flow log file to check.
+    #[arg(
+        long,
+        alias = "hubble-flowlogs-config-path",
+        value_name = "PATH",
+        required_unless_present = "endpoints_file"
+    )]
+    pub flowlogs_config_path: Option<PathBuf>,
+    /// An endpoints file to check.
+    #[arg(long, value_name = "PATH")]
+    pub endpoints_file: Option<PathBuf>,
 }
 
 /// The static exporter, configured as Cilium's agent configures its own.

@@ -76,7 +76,8 @@ pub fn arguments(path: &Path, cli: &clap::Command, command: &str) -> Result<Vec<
     for (key, value) in map {
         let key =
             scalar(&key).ok_or_else(|| ConfigFileError::BadValue { path: shown.clone(), key: format!("{key:?}") })?;
-        let Some(long) = long_name(target, &key) else {
+        // Global options (log level and format) belong to every command.
+        let Some(long) = long_name(target, &key).or_else(|| long_name(cli, &key)) else {
             if !cli.get_subcommands().any(|c| long_name(c, &key).is_some()) {
                 return Err(unknown_key(&shown, &key, cli));
             }
@@ -173,6 +174,14 @@ mod tests {
                 "--export-allowlist={\"verdict\":[\"DROPPED\"]}",
                 "--node-name=worker-1",
             ]
+        );
+    }
+
+    #[test]
+    fn global_options_are_keys_too() {
+        assert_eq!(
+            args_of("log-format: json\nlog-level: debug\n").unwrap(),
+            ["--log-format=json", "--log-level=debug"]
         );
     }
 

@@ -8,12 +8,14 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
-use flowlog_export::dynamic::{ReloadStats, Reloader, Watcher};
+use flowlog_export::dynamic::{ReloadStats, Reloader, Requester, Watcher};
 use flowlog_export::{Exporter, Input, Origin, Pipeline, SinkSettings, WhenFull};
 use flowlog_flow::decode::ExportLines;
 use flowlog_flow::export_event::ResponseTypes;
+use flowlog_metrics::FlowMetrics;
 
 use crate::Failure;
 use crate::cli::ReplayArgs;
@@ -38,12 +40,14 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
         .map(|spec| Exporter::start(spec, Origin::Static, &settings))
         .transpose()
         .map_err(|e| Failure::Runtime(format!("cannot start the static exporter: {e}")))?;
+    let sinks = settings.sinks.clone();
     let mut pipeline = Pipeline::new(static_exporter.into_iter().collect(), settings);
+    let reload_stats = common.flowlogs_config_path.as_ref().map(|_| Arc::new(ReloadStats::default()));
+    let endpoint = crate::metrics::serve(common, &sinks, reload_stats.as_ref())?;
 
     let (sender, receiver) = crossbeam_channel::bounded(INPUT_QUEUE);
-    let _watcher = match &common.flowlogs_config_path {
-        Some(path) => {
-            let stats = Arc::new(ReloadStats::default());
+    let watcher = match (&common.flowlogs_config_path, reload_stats) {
+        (Some(path), Some(stats)) => {
             let mut reloader = Reloader::new(path.clone(), reserved_path, Arc::clone(&stats));
             let (hash, entries) = reloader.initial_entries();
             stats.applied(hash, &pipeline.reconfigure(entries));
@@ -55,21 +59,34 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
             watcher.request();
             Some(watcher)
         }
-        None => None,
+        _ => None,
     };
 
-    // Opened last: opening a FIFO waits for its writer, and by then the
-    // exporters are running and the config is watched.
-    let input = open_input(&args.input, args.follow)?;
+    // Signals are handled before the input is opened, which may wait (a
+    // FIFO's writer): a SIGHUP then must not kill us. A stop while waiting
+    // exits at once, since nothing has been read that needs writing.
+    let reading = Arc::new(AtomicBool::new(false));
     let stop = sender.clone();
-    crate::signals::on_stop_signal(move || {
-        let _ = stop.send(Input::Stop);
-    })
+    let reload = watcher.as_ref().map(Watcher::requester);
+    let started = Arc::clone(&reading);
+    crate::signals::handle(
+        move || {
+            if !started.load(Ordering::SeqCst) {
+                std::process::exit(0);
+            }
+            let _ = stop.send(Input::Stop);
+        },
+        move || reload.iter().for_each(Requester::request),
+    )
     .map_err(|e| Failure::Runtime(e.to_string()))?;
+    // Opened last: by then the exporters are running and the config is watched.
+    let input = open_input(&args.input, args.follow)?;
+    reading.store(true, Ordering::SeqCst);
     let source = args.input.clone();
+    let flows = endpoint.as_ref().map(|endpoint| endpoint.metrics.flows().clone());
     std::thread::Builder::new()
         .name("replay-reader".into())
-        .spawn(move || read_events(input, &source, &node_name, &sender))
+        .spawn(move || read_events(input, &source, &node_name, &sender, flows.as_ref()))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
 
     pipeline.run(&receiver);
@@ -90,8 +107,16 @@ fn open_input(path: &str, follow: bool) -> Result<Box<dyn BufRead + Send>, Failu
 
 /// Decodes every line of `input` into the pipeline; malformed lines are
 /// reported with their number and skipped. At the end of input the pipeline
-/// is told to stop once it has exported everything before.
-fn read_events(input: Box<dyn BufRead + Send>, source: &str, node_name: &str, pipeline: &Sender<Input>) {
+/// is told to stop once it has exported everything before. Every event is
+/// counted in `flows` as it is handed on, before the exporters' filters, as
+/// Hubble counts the flows it processes.
+fn read_events(
+    input: Box<dyn BufRead + Send>,
+    source: &str,
+    node_name: &str,
+    pipeline: &Sender<Input>,
+    flows: Option<&FlowMetrics>,
+) {
     let (mut events, mut rejected) = (0u64, 0u64);
     let mut warned_unknown_fields = false;
     for line in ExportLines::new(input) {
@@ -115,6 +140,9 @@ fn read_events(input: Box<dyn BufRead + Send>, source: &str, node_name: &str, pi
         let event = &mut decoded.event;
         if !matches!(event.response_types, Some(ResponseTypes::Flow(_))) && event.node_name.is_empty() {
             event.node_name = node_name.to_owned();
+        }
+        if let Some(flows) = flows {
+            flows.observe(&decoded.event);
         }
         if pipeline.send(Input::Event(Box::new(decoded.event))).is_err() {
             return;

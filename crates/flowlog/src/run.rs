@@ -2,8 +2,9 @@
 //! them to the exporters until SIGINT or SIGTERM.
 //!
 //! Start-up happens in an order that loses nothing and leaves nothing behind
-//! on failure: the exporters first (a bad option stops us before anything
-//! touches the kernel), then the capture, then the watchers. On a signal the
+//! on failure: the exporters and the metrics endpoint first (a bad option or
+//! a busy port stops us before anything touches the kernel), then the
+//! capture, then the watchers. On a signal the
 //! capture stops first (programs detached, queued records handed out), then
 //! the pipeline writes everything pending and closes its files.
 
@@ -15,11 +16,12 @@ use flowlog_capture_ebpf::CaptureOptions;
 use flowlog_capture_ebpf::endpoints::{Endpoints, SharedEndpoints, node_addresses};
 use flowlog_capture_ebpf::interfaces::InterfaceEvent;
 use flowlog_capture_ebpf::session::{Captured, Session, SessionOptions};
-use flowlog_export::dynamic::{ReloadStats, Reloader, Trigger, Watcher};
+use flowlog_export::dynamic::{ReloadStats, Reloader, Requester, Trigger, Watcher};
 use flowlog_export::lost::LossCause;
 use flowlog_export::{Exporter, Input, Origin, Pipeline, SinkSettings, WhenFull};
 use flowlog_flow::export_event::ResponseTypes;
-use flowlog_flow::{ExportEvent, Flow};
+use flowlog_flow::{ExportEvent, Flow, LostEventSource};
+use flowlog_metrics::Metrics;
 
 use crate::Failure;
 use crate::cli::{CaptureArgs, RunArgs};
@@ -54,8 +56,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         .map(|spec| Exporter::start(spec, Origin::Static, &settings))
         .transpose()
         .map_err(|e| Failure::Runtime(format!("cannot start the static exporter: {e}")))?;
+    let sinks = settings.sinks.clone();
     let mut pipeline = Pipeline::new(static_exporter.into_iter().collect(), settings);
     let (sender, receiver) = crossbeam_channel::bounded(INPUT_QUEUE);
+    let reload_stats = common.flowlogs_config_path.as_ref().map(|_| Arc::new(ReloadStats::default()));
+    // Before the capture: a busy port stops us before anything touches the kernel.
+    let endpoint = crate::metrics::serve(common, &sinks, reload_stats.as_ref())?;
 
     let (session, attached) = Session::start(session_options(&args.capture, &node_name, endpoints.clone()))
         .map_err(|e| Failure::Runtime(format!("cannot start capturing: {}", error_chain(&e))))?;
@@ -67,20 +73,23 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         );
     }
 
-    let _flowlogs = match &common.flowlogs_config_path {
-        Some(path) => Some(watch_flowlogs(path, reserved_path, &mut pipeline, &sender)?),
-        None => None,
+    let flowlogs = match (&common.flowlogs_config_path, reload_stats) {
+        (Some(path), Some(stats)) => Some(watch_flowlogs(path, reserved_path, stats, &mut pipeline, &sender)?),
+        _ => None,
     };
-    let _endpoints_watcher = match &args.capture.endpoints_file {
+    let endpoints_watcher = match &args.capture.endpoints_file {
         Some(path) => Some(watch_endpoints(path.clone(), endpoints)?),
         None => None,
     };
 
     let stop = session.stop_handle();
-    crate::signals::on_stop_signal(move || stop.stop()).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let reloads: Vec<Requester> = flowlogs.iter().chain(&endpoints_watcher).map(Watcher::requester).collect();
+    crate::signals::handle(move || stop.stop(), move || reloads.iter().for_each(Requester::request))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let metrics = endpoint.as_ref().map(|endpoint| endpoint.metrics.clone());
     let capture = std::thread::Builder::new()
         .name("capture".into())
-        .spawn(move || capture_flows(session, &node_name, sender))
+        .spawn(move || capture_flows(session, &node_name, sender, metrics.as_ref()))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
 
     tracing::info!("capturing; SIGINT or SIGTERM stops");
@@ -105,18 +114,40 @@ fn session_options(args: &CaptureArgs, node_name: &str, endpoints: SharedEndpoin
 }
 
 /// Runs the capture until it is stopped, then tells the pipeline to finish.
-fn capture_flows(session: Session, node_name: &str, pipeline: Sender<Input>) -> Result<(), Failure> {
+/// Every flow and loss is counted in `metrics` as it is handed on, before
+/// the exporters' filters, as Hubble counts the flows it processes.
+fn capture_flows(
+    session: Session,
+    node_name: &str,
+    pipeline: Sender<Input>,
+    metrics: Option<&Metrics>,
+) -> Result<(), Failure> {
+    let flows = metrics.map(Metrics::flows);
     let result = session.run(|captured| match captured {
-        Captured::Flow(flow) => pipeline.send(Input::Event(Box::new(export_event(*flow)))).is_ok(),
-        Captured::Lost(count) => pipeline.send(Input::Loss { cause: LossCause::KernelRingBuffer, count }).is_ok(),
+        Captured::Flow(flow) => {
+            if let Some(flows) = flows {
+                flows.observe_flow(&flow);
+            }
+            pipeline.send(Input::Event(Box::new(export_event(*flow)))).is_ok()
+        }
+        Captured::Lost(count) => {
+            if let Some(flows) = flows {
+                flows.lost(LostEventSource::PerfEventRingBuffer, count);
+            }
+            pipeline.send(Input::Loss { cause: LossCause::KernelRingBuffer, count }).is_ok()
+        }
         Captured::Interface(event) => {
             log_interface(&event);
             true
         }
     });
+    let result = result.map_err(|e| format!("reading captured flows failed: {e}"));
+    if let (Err(error), Some(metrics)) = (&result, metrics) {
+        metrics.health().capture_failed(error);
+    }
     tracing::info!(node = node_name, "capture stopped; writing what is pending");
     let _ = pipeline.send(Input::Stop);
-    result.map_err(|e| Failure::Runtime(format!("reading captured flows failed: {e}")))
+    result.map_err(Failure::Runtime)
 }
 
 /// A flow as the exporter writes it, stamped with the flow's own time and node.
@@ -154,10 +185,10 @@ fn with_node_addresses(endpoints: Endpoints) -> Endpoints {
 fn watch_flowlogs(
     path: &Path,
     reserved_path: Option<String>,
+    stats: Arc<ReloadStats>,
     pipeline: &mut Pipeline,
     sender: &Sender<Input>,
 ) -> Result<Watcher, Failure> {
-    let stats = Arc::new(ReloadStats::default());
     let mut reloader = Reloader::new(path.to_path_buf(), reserved_path, Arc::clone(&stats));
     let (hash, entries) = reloader.initial_entries();
     stats.applied(hash, &pipeline.reconfigure(entries));
@@ -183,7 +214,7 @@ fn watch_endpoints(path: PathBuf, endpoints: SharedEndpoints) -> Result<Watcher,
         last_text = text;
         match Endpoints::load(&path) {
             Ok(table) => {
-                tracing::info!(file = %path.display(), endpoints = table.len(), "endpoints reloaded");
+                tracing::info!(file = %path.display(), addresses = table.len(), "endpoints reloaded");
                 endpoints.replace(with_node_addresses(table));
             }
             Err(error) => tracing::error!("{}; keeping the endpoints in use", error_chain(&error)),

@@ -20,4 +20,4 @@ pub use config::{DynamicConfig, Entry};
 pub use reconcile::Outcome;
 pub use reload::Reloader;
 pub use stats::{ReloadSnapshot, ReloadStats};
-pub use watch::{Trigger, Watcher};
+pub use watch::{Requester, Trigger, Watcher};

@@ -79,6 +79,22 @@ impl Watcher {
     pub fn request(&self) {
         let _ = self.requests.send(());
     }
+
+    /// A handle that asks for reloads from elsewhere (a SIGHUP handler).
+    pub fn requester(&self) -> Requester {
+        Requester(self.requests.clone())
+    }
+}
+
+/// Asks a [`Watcher`] for a reload; does nothing once the watcher is gone.
+#[derive(Debug, Clone)]
+pub struct Requester(Sender<()>);
+
+impl Requester {
+    /// Asks for a reload now.
+    pub fn request(&self) {
+        let _ = self.0.send(());
+    }
 }
 
 /// True when `event` may change what the config path reads: the file itself,
