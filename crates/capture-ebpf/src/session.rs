@@ -29,6 +29,10 @@ use crate::{Capture, CaptureError, CaptureOptions, FlowRecord, Kind};
 
 /// How often kernel losses are collected and the clocks compared.
 const TICK: Duration = Duration::from_secs(1);
+/// Records handed out per wake-up. Past this the loop looks at its other
+/// sources (a stop, the loss count, link changes) before going on, so a
+/// flood of records cannot starve them.
+const BATCH: usize = 4096;
 /// How often the node's own addresses are listed again (they make flows `reserved:host`).
 const NODE_ADDRESSES_EVERY: u32 = 30;
 
@@ -151,9 +155,16 @@ impl Session {
                     _ = stop.0.notified() => false,
                     guard = ring.readable_mut() => {
                         let mut guard = guard?;
-                        let wanted = drain(guard.get_inner_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit);
-                        guard.clear_ready();
-                        wanted
+                        match drain(guard.get_inner_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit, BATCH) {
+                            Drained::Emptied => {
+                                guard.clear_ready();
+                                true
+                            }
+                            // Still readable: the next turn comes back here,
+                            // unless a stop or the tick is due first.
+                            Drained::Paused => true,
+                            Drained::Refused => false,
+                        }
                     }
                     guard = monitor.readable() => {
                         let mut guard = guard?;
@@ -182,7 +193,7 @@ impl Session {
                 emit(Captured::Interface(event));
             }
             let _ = hooks.capture.disable_drops();
-            drain(ring.get_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit);
+            drain(ring.get_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit, usize::MAX);
             hooks.report_losses(&mut emit);
             Ok(())
         })
@@ -226,16 +237,28 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Decodes every record queued in `ring`; false when `emit` wants no more.
+/// How a [`drain`] ended.
+enum Drained {
+    /// The ring buffer is empty.
+    Emptied,
+    /// `limit` records were handed out and more are queued.
+    Paused,
+    /// `emit` wants no more.
+    Refused,
+}
+
+/// Decodes up to `limit` records queued in `ring`.
 fn drain(
     ring: &mut RingBuf<MapData>,
     decoder: &Decoder,
     interfaces: &Interfaces,
     endpoints: &SharedEndpoints,
     emit: &mut impl FnMut(Captured) -> bool,
-) -> bool {
+    limit: usize,
+) -> Drained {
     let endpoints = endpoints.current();
-    while let Some(item) = ring.next() {
+    for _ in 0..limit {
+        let Some(item) = ring.next() else { return Drained::Emptied };
         let Some(record) = FlowRecord::parse(&item) else { continue };
         if decoder.is_bookkeeping_drop(&record) {
             continue;
@@ -253,10 +276,10 @@ fn drain(
             endpoints.enrich_addrs(&mut flow, source, destination);
         }
         if !emit(Captured::Flow(Box::new(flow))) {
-            return false;
+            return Drained::Refused;
         }
     }
-    true
+    Drained::Paused
 }
 
 /// Why a [`Session`] could not start.

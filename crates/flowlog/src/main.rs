@@ -10,6 +10,7 @@ mod bench_reload;
 mod check;
 mod cli;
 mod config_file;
+mod exporters;
 mod follow;
 mod generate;
 mod metrics;

@@ -11,63 +11,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
-use flowlog_export::dynamic::{ReloadStats, Reloader, Requester, Watcher};
-use flowlog_export::{Exporter, Input, Origin, Pipeline, SinkSettings, WhenFull};
+use flowlog_export::dynamic::{Requester, Watcher};
+use flowlog_export::{Input, WhenFull};
 use flowlog_flow::decode::ExportLines;
 use flowlog_flow::export_event::ResponseTypes;
 use flowlog_metrics::FlowMetrics;
 
 use crate::Failure;
 use crate::cli::ReplayArgs;
+use crate::exporters::Exporters;
 use crate::follow::Follow;
 
 /// Events decoded ahead of the pipeline.
 const INPUT_QUEUE: usize = 4096;
 
 pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
-    let common = &args.common;
-    let node_name = crate::node_name(common);
-    let static_spec = crate::static_exporter::spec(&common.export).map_err(Failure::Config)?;
-    if static_spec.is_none() && common.flowlogs_config_path.is_none() {
-        return Err(Failure::Config(vec![
-            "nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, or both".into(),
-        ]));
-    }
+    let node_name = crate::node_name(&args.common);
     // A replay must not lose lines, so a slow sink holds the reader back.
-    let settings = SinkSettings::new(&node_name, WhenFull::Wait);
-    let reserved_path = static_spec.as_ref().map(|spec| spec.target.describe());
-    let static_exporter = static_spec
-        .map(|spec| Exporter::start(spec, Origin::Static, &settings))
-        .transpose()
-        .map_err(|e| Failure::Runtime(format!("cannot start the static exporter: {e}")))?;
-    let sinks = settings.sinks.clone();
-    let mut pipeline = Pipeline::new(static_exporter.into_iter().collect(), settings);
-    let reload_stats = common.flowlogs_config_path.as_ref().map(|_| Arc::new(ReloadStats::default()));
-    let endpoint = crate::metrics::serve(common, &sinks, reload_stats.as_ref())?;
-
-    let (sender, receiver) = crossbeam_channel::bounded(INPUT_QUEUE);
-    let watcher = match (&common.flowlogs_config_path, reload_stats) {
-        (Some(path), Some(stats)) => {
-            let mut reloader = Reloader::new(path.clone(), reserved_path, Arc::clone(&stats));
-            let (hash, entries) = reloader.initial_entries();
-            stats.applied(hash, &pipeline.reconfigure(entries));
-            let updates = sender.clone();
-            let watcher = Watcher::start(path, crate::CONFIG_POLL, move |trigger| reloader.reload(trigger, &updates))
-                .map_err(|e| Failure::Runtime(format!("cannot watch {}: {e}", path.display())))?;
-            // A change made between the first read and the start of watching
-            // raised no event: read once more now that changes are seen.
-            watcher.request();
-            Some(watcher)
-        }
-        _ => None,
-    };
+    let Exporters { pipeline, sender, receiver, metrics, flowlogs } =
+        crate::exporters::start(&args.common, WhenFull::Wait, INPUT_QUEUE)?;
 
     // Signals are handled before the input is opened, which may wait (a
     // FIFO's writer): a SIGHUP then must not kill us. A stop while waiting
     // exits at once, since nothing has been read that needs writing.
     let reading = Arc::new(AtomicBool::new(false));
     let stop = sender.clone();
-    let reload = watcher.as_ref().map(Watcher::requester);
+    let reload = flowlogs.as_ref().map(Watcher::requester);
     let started = Arc::clone(&reading);
     crate::signals::handle(
         move || {
@@ -83,7 +52,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let input = open_input(&args.input, args.follow)?;
     reading.store(true, Ordering::SeqCst);
     let source = args.input.clone();
-    let flows = endpoint.as_ref().map(|endpoint| endpoint.metrics.flows().clone());
+    let flows = metrics.as_ref().map(|endpoint| endpoint.metrics.flows().clone());
     std::thread::Builder::new()
         .name("replay-reader".into())
         .spawn(move || read_events(input, &source, &node_name, &sender, flows.as_ref()))

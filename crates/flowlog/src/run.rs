@@ -4,27 +4,27 @@
 //! Start-up happens in an order that loses nothing and leaves nothing behind
 //! on failure: the exporters and the metrics endpoint first (a bad option or
 //! a busy port stops us before anything touches the kernel), then the
-//! capture, then the watchers. On a signal the
-//! capture stops first (programs detached, queued records handed out), then
-//! the pipeline writes everything pending and closes its files.
+//! capture. On a signal the capture stops first (programs detached, queued
+//! records handed out), then the pipeline writes everything pending and
+//! closes its files.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use flowlog_capture_ebpf::CaptureOptions;
 use flowlog_capture_ebpf::endpoints::{Endpoints, SharedEndpoints, node_addresses};
 use flowlog_capture_ebpf::interfaces::InterfaceEvent;
 use flowlog_capture_ebpf::session::{Captured, Session, SessionOptions};
-use flowlog_export::dynamic::{ReloadStats, Reloader, Requester, Trigger, Watcher};
+use flowlog_export::dynamic::{Requester, Watcher};
 use flowlog_export::lost::LossCause;
-use flowlog_export::{Exporter, Input, Origin, Pipeline, SinkSettings, WhenFull};
+use flowlog_export::{Input, WhenFull};
 use flowlog_flow::export_event::ResponseTypes;
 use flowlog_flow::{ExportEvent, Flow, LostEventSource};
 use flowlog_metrics::Metrics;
 
 use crate::Failure;
 use crate::cli::{CaptureArgs, RunArgs};
+use crate::exporters::Exporters;
 
 /// Flows decoded ahead of the pipeline. Beyond this the capture thread
 /// waits and the kernel's ring buffer absorbs the burst; what overflows it
@@ -32,36 +32,18 @@ use crate::cli::{CaptureArgs, RunArgs};
 const INPUT_QUEUE: usize = 16 * 1024;
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
-    let common = &args.common;
-    let node_name = crate::node_name(common);
-    let static_spec = crate::static_exporter::spec(&common.export).map_err(Failure::Config)?;
-    if static_spec.is_none() && common.flowlogs_config_path.is_none() {
-        return Err(Failure::Config(vec![
-            "nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, or both".into(),
-        ]));
-    }
     if args.capture.interfaces.is_empty() {
         return Err(Failure::Config(vec![
             "nothing to capture on: set --interface (e.g. 'eth*' or 'lxc*:endpoint'), here or in the --config file"
                 .into(),
         ]));
     }
+    let node_name = crate::node_name(&args.common);
     let endpoints = load_endpoints(args.capture.endpoints_file.as_deref())?;
-
     // Live capture must never wait for one slow disk: a full sink drops and
     // reports its loss instead.
-    let settings = SinkSettings::new(&node_name, WhenFull::Drop);
-    let reserved_path = static_spec.as_ref().map(|spec| spec.target.describe());
-    let static_exporter = static_spec
-        .map(|spec| Exporter::start(spec, Origin::Static, &settings))
-        .transpose()
-        .map_err(|e| Failure::Runtime(format!("cannot start the static exporter: {e}")))?;
-    let sinks = settings.sinks.clone();
-    let mut pipeline = Pipeline::new(static_exporter.into_iter().collect(), settings);
-    let (sender, receiver) = crossbeam_channel::bounded(INPUT_QUEUE);
-    let reload_stats = common.flowlogs_config_path.as_ref().map(|_| Arc::new(ReloadStats::default()));
-    // Before the capture: a busy port stops us before anything touches the kernel.
-    let endpoint = crate::metrics::serve(common, &sinks, reload_stats.as_ref())?;
+    let Exporters { pipeline, sender, receiver, metrics, flowlogs } =
+        crate::exporters::start(&args.common, WhenFull::Drop, INPUT_QUEUE)?;
 
     let (session, attached) = Session::start(session_options(&args.capture, &node_name, endpoints.clone()))
         .map_err(|e| Failure::Runtime(format!("cannot start capturing: {}", error_chain(&e))))?;
@@ -73,10 +55,6 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         );
     }
 
-    let flowlogs = match (&common.flowlogs_config_path, reload_stats) {
-        (Some(path), Some(stats)) => Some(watch_flowlogs(path, reserved_path, stats, &mut pipeline, &sender)?),
-        _ => None,
-    };
     let endpoints_watcher = match &args.capture.endpoints_file {
         Some(path) => Some(watch_endpoints(path.clone(), endpoints)?),
         None => None,
@@ -86,7 +64,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let reloads: Vec<Requester> = flowlogs.iter().chain(&endpoints_watcher).map(Watcher::requester).collect();
     crate::signals::handle(move || stop.stop(), move || reloads.iter().for_each(Requester::request))
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let metrics = endpoint.as_ref().map(|endpoint| endpoint.metrics.clone());
+    let metrics = metrics.as_ref().map(|endpoint| endpoint.metrics.clone());
     let capture = std::thread::Builder::new()
         .name("capture".into())
         .spawn(move || capture_flows(session, &node_name, sender, metrics.as_ref()))
@@ -181,34 +159,14 @@ fn with_node_addresses(endpoints: Endpoints) -> Endpoints {
     }
 }
 
-/// Applies the dynamic flow log file now and whenever it changes.
-fn watch_flowlogs(
-    path: &Path,
-    reserved_path: Option<String>,
-    stats: Arc<ReloadStats>,
-    pipeline: &mut Pipeline,
-    sender: &Sender<Input>,
-) -> Result<Watcher, Failure> {
-    let mut reloader = Reloader::new(path.to_path_buf(), reserved_path, Arc::clone(&stats));
-    let (hash, entries) = reloader.initial_entries();
-    stats.applied(hash, &pipeline.reconfigure(entries));
-    let updates = sender.clone();
-    let watcher = Watcher::start(path, crate::CONFIG_POLL, move |trigger| reloader.reload(trigger, &updates))
-        .map_err(|e| Failure::Runtime(format!("cannot watch {}: {e}", path.display())))?;
-    // A change made between the first read and the start of watching raised
-    // no event: read once more now that changes are seen.
-    watcher.request();
-    Ok(watcher)
-}
-
 /// Replaces the endpoint table whenever the endpoints file changes; a file
 /// that does not parse is reported and the table in use is kept.
 fn watch_endpoints(path: PathBuf, endpoints: SharedEndpoints) -> Result<Watcher, Failure> {
     let mut last_text = std::fs::read(&path).ok();
     let watched = path.clone();
-    let watcher = Watcher::start(&watched, crate::CONFIG_POLL, move |trigger| {
+    let watcher = Watcher::start(&watched, crate::CONFIG_POLL, move |_| {
         let text = std::fs::read(&path).ok();
-        if text == last_text && trigger != Trigger::Requested {
+        if text == last_text {
             return;
         }
         last_text = text;
