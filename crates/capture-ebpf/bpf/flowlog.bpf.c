@@ -134,9 +134,10 @@ struct report_key {
 
 struct report_value {
 	__u64 last_report_ns;
-	__u8 flags_seen[2]; /* TCP flags seen: [0] original, [1] reply direction */
-	__u8 dirs_seen;     /* bit 0: a packet went the original way, bit 1: a reply */
-	__u8 _pad[5];
+	__u8 flags_seen[2];  /* TCP flags seen: [0] original, [1] reply direction */
+	__u8 dirs_seen;      /* bit 0: a packet went the original way, bit 1: a reply */
+	__u8 orig_src_is_lo; /* copied from the connection: a packet needs one lookup */
+	__u8 _pad[4];
 };
 
 struct {
@@ -337,9 +338,21 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
 
 /* ---- output -------------------------------------------------------------- */
 
+/*
+ * The reader is woken only once this much is queued. Woken for every record
+ * (the default, whenever the reader has caught up), a reader that keeps up
+ * costs an interrupt per packet, and on a virtual machine each one is a VM
+ * exit of microseconds. The agent also drains the ring on a short timer, so
+ * a trickle of records is not left waiting.
+ */
+#define WAKEUP_BYTES (16 * 1024)
+
 static __always_inline void emit(const struct flow_record *rec)
 {
-	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), 0) < 0) {
+	__u64 wakeup = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										     : BPF_RB_NO_WAKEUP;
+
+	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), wakeup) < 0) {
 		__u32 zero = 0;
 		__u64 *count = bpf_map_lookup_elem(&lost, &zero);
 
@@ -415,6 +428,32 @@ static __always_inline bool looks_like_reply(const struct flow_record *rec)
 }
 
 /*
+ * The connection's entry in the shared table, created when new; NULL when the
+ * table cannot take it. Only the first packet of a connection on an interface
+ * and TCP flags that close it get here: afterwards the interface's own entry
+ * remembers the direction, so a packet costs one lookup.
+ */
+static __always_inline struct ct_value *ct_connection(const struct flow_record *rec, const struct ct_key *key,
+						      bool src_is_lo, bool fresh_syn)
+{
+	struct ct_value *v = bpf_map_lookup_elem(&conntrack, key);
+
+	if (v && fresh_syn && v->closed) {
+		/* A fresh SYN on a closed tuple: a new connection reusing the ports. */
+		bpf_map_delete_elem(&conntrack, key);
+		v = NULL;
+	}
+	if (!v) {
+		struct ct_value nv = {};
+
+		nv.orig_src_is_lo = looks_like_reply(rec) ? !src_is_lo : src_is_lo;
+		bpf_map_update_elem(&conntrack, key, &nv, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&conntrack, key);
+	}
+	return v;
+}
+
+/*
  * Sets rec->is_reply and decides, from the aggregation level, whether this
  * packet is reported on its interface. Returns true to report.
  */
@@ -431,29 +470,6 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	src_is_lo = ct_key_build(rec, ports, &rkey.conn);
 	rkey.ifindex = rec->ifindex;
 	fresh_syn = (rec->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
-	v = bpf_map_lookup_elem(&conntrack, &rkey.conn);
-	if (v && fresh_syn && v->closed) {
-		/* A fresh SYN on a closed tuple: a new connection reusing the ports. */
-		bpf_map_delete_elem(&conntrack, &rkey.conn);
-		v = NULL;
-	}
-	if (!v) {
-		struct ct_value nv = {};
-
-		nv.orig_src_is_lo = looks_like_reply(rec) ? !src_is_lo : src_is_lo;
-		bpf_map_update_elem(&conntrack, &rkey.conn, &nv, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&conntrack, &rkey.conn);
-		if (!v) {
-			/* Table update failed: report without direction knowledge. */
-			rec->is_reply = FLOWLOG_REPLY_UNKNOWN;
-			return true;
-		}
-	}
-	if (rec->tcp_flags & (TCP_FIN | TCP_RST))
-		v->closed = 1;
-
-	reply = src_is_lo != (bool)v->orig_src_is_lo;
-	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
 
 	r = bpf_map_lookup_elem(&reports, &rkey);
 	if (r && fresh_syn && ((r->flags_seen[0] | r->flags_seen[1]) & (TCP_FIN | TCP_RST))) {
@@ -463,11 +479,23 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	if (!r) {
 		struct report_value nr = {};
 
+		v = ct_connection(rec, &rkey.conn, src_is_lo, fresh_syn);
+		if (!v) {
+			/* Table update failed: report without direction knowledge. */
+			rec->is_reply = FLOWLOG_REPLY_UNKNOWN;
+			return true;
+		}
+		nr.orig_src_is_lo = v->orig_src_is_lo;
 		bpf_map_update_elem(&reports, &rkey, &nr, BPF_NOEXIST);
 		r = bpf_map_lookup_elem(&reports, &rkey);
-		if (!r)
+		if (!r) {
+			rec->is_reply = src_is_lo != (bool)v->orig_src_is_lo ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
 			return true;
+		}
 	}
+
+	reply = src_is_lo != (bool)r->orig_src_is_lo;
+	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
 
 	/* "First" is per direction, so the first answer is reported too. */
 	dir_bit = reply ? 2 : 1;
@@ -482,6 +510,12 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 			r->flags_seen[1] = seen | rec->tcp_flags;
 		else
 			r->flags_seen[0] = seen | rec->tcp_flags;
+		/* Closing: let a later SYN on the same ports start a new connection. */
+		if (new_flags & (TCP_FIN | TCP_RST)) {
+			v = bpf_map_lookup_elem(&conntrack, &rkey.conn);
+			if (v)
+				v->closed = 1;
+		}
 	}
 
 	switch (cfg->aggregation) {

@@ -9,9 +9,9 @@
 //!
 //! One thread does all of it, on a single-threaded tokio runtime that waits
 //! on the ring buffer's and the netlink socket's file descriptors: records
-//! are read as soon as the kernel wakes us, never by busy polling, and
-//! interfaces are attached from the thread that owns the [`Capture`] (which
-//! must stay in one network namespace).
+//! are read when the kernel wakes us for a burst, or every 10 ms otherwise,
+//! never by busy polling, and interfaces are attached from the thread that
+//! owns the [`Capture`] (which must stay in one network namespace).
 
 use std::io;
 use std::sync::Arc;
@@ -29,6 +29,10 @@ use crate::{Capture, CaptureError, CaptureOptions, FlowRecord, Kind};
 
 /// How often kernel losses are collected and the clocks compared.
 const TICK: Duration = Duration::from_secs(1);
+/// How often the ring buffer is read without being woken: the kernel wakes
+/// the reader only when a burst has queued up (see `emit` in the C source),
+/// so this bounds how long a lone record waits.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
 /// Records handed out per wake-up. Past this the loop looks at its other
 /// sources (a stop, the loss count, link changes) before going on, so a
 /// flood of records cannot starve them.
@@ -149,6 +153,8 @@ impl Session {
             let mut ring = unsafe { AsyncFd::register(ring) }?;
             let monitor = unsafe { AsyncFd::register(monitor) }?;
             let mut tick = tokio::time::interval(TICK);
+            let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
+            drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut ticks = 0u32;
             loop {
                 let wanted = tokio::select! {
@@ -165,6 +171,12 @@ impl Session {
                             Drained::Paused => true,
                             Drained::Refused => false,
                         }
+                    }
+                    _ = drain_timer.tick() => {
+                        !matches!(
+                            drain(ring.get_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit, BATCH),
+                            Drained::Refused
+                        )
                     }
                     guard = monitor.readable() => {
                         let mut guard = guard?;
