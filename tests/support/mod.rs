@@ -187,8 +187,13 @@ impl Running {
 
     /// Writes export lines to flowlog's input.
     pub fn send(&mut self, lines: &[String]) {
-        let fifo = self.fifo.as_mut().expect("input is open");
         let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+        self.send_text(&text);
+    }
+
+    /// Writes text, whole lines each ending in `\n`, to flowlog's input.
+    pub fn send_text(&mut self, text: &str) {
+        let fifo = self.fifo.as_mut().expect("input is open");
         fifo.write_all(text.as_bytes()).unwrap();
     }
 
