@@ -40,10 +40,12 @@ struct Namespaces {
 }
 
 impl Namespaces {
-    fn new() -> Namespaces {
+    /// The node and its pods on 10.`net`.1.0/24 (web) and 10.`net`.2.0/24
+    /// (db); `tag` keeps the names apart from other tests'.
+    fn new(tag: &str, net: u8) -> Namespaces {
         let pid = std::process::id();
-        let names =
-            Namespaces { node: format!("fl-node-{pid}"), web: format!("fl-web-{pid}"), db: format!("fl-db-{pid}") };
+        let name = |role: &str| format!("fl-{role}-{tag}-{pid}");
+        let names = Namespaces { node: name("node"), web: name("web"), db: name("db") };
         for ns in [&names.node, &names.web, &names.db] {
             sh(&["ip", "netns", "add", ns]);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
@@ -65,11 +67,11 @@ impl Namespaces {
                 "netns",
                 pod,
             ]);
-            sh(&["ip", "-n", &names.node, "addr", "add", &format!("10.210.{subnet}.1/24"), "dev", host_side]);
+            sh(&["ip", "-n", &names.node, "addr", "add", &format!("10.{net}.{subnet}.1/24"), "dev", host_side]);
             sh(&["ip", "-n", &names.node, "link", "set", host_side, "up"]);
-            sh(&["ip", "-n", pod, "addr", "add", &format!("10.210.{subnet}.2/24"), "dev", "eth0"]);
+            sh(&["ip", "-n", pod, "addr", "add", &format!("10.{net}.{subnet}.2/24"), "dev", "eth0"]);
             sh(&["ip", "-n", pod, "link", "set", "eth0", "up"]);
-            sh(&["ip", "-n", pod, "route", "add", "default", "via", &format!("10.210.{subnet}.1")]);
+            sh(&["ip", "-n", pod, "route", "add", "default", "via", &format!("10.{net}.{subnet}.1")]);
         }
         // The node routes between its pods. /proc/sys/net is the opening thread's namespace's.
         Namespaces::run_in(&names.node, || std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap());
@@ -151,28 +153,25 @@ fn captures_pod_traffic_with_names_directions_and_drops() {
     let endpoints = dir.path().join("endpoints.yaml");
     std::fs::write(&endpoints, ENDPOINTS).unwrap();
     let output = dir.path().join("flows.log");
-    let ns = Namespaces::new();
+    let ns = Namespaces::new("main", 210);
 
-    let mut command = Command::new("nsenter");
-    command.arg(format!("--net=/var/run/netns/{}", ns.node)).arg(env!("CARGO_BIN_EXE_flowlog")).args([
-        "run",
-        "--interface",
-        "lxc*:endpoint",
-        "--endpoints-file",
-        endpoints.to_str().unwrap(),
-        "--export-file-path",
-        output.to_str().unwrap(),
-        "--node-name",
-        "test-node",
-        // The drop tracepoint sees the whole machine: keep this test's flows
-        // only, so other traffic cannot rotate them out of the file.
-        "--export-allowlist",
-        r#"{"source_ip":["10.210.0.0/16"]} {"destination_ip":["10.210.0.0/16"]}"#,
-    ]);
-    command.env_remove("RUST_LOG").env_remove("K8S_NODE_NAME");
-    let flowlog = Running::spawn(command);
-    let ready = wait_for(Duration::from_secs(10), || flowlog.stderr().contains("capturing;"));
-    assert!(ready.is_some(), "flowlog did not start:\n{}", flowlog.stderr());
+    let flowlog = start_flowlog(
+        &ns,
+        &[
+            "--interface",
+            "lxc*:endpoint",
+            "--endpoints-file",
+            endpoints.to_str().unwrap(),
+            "--export-file-path",
+            output.to_str().unwrap(),
+            "--node-name",
+            "test-node",
+            // The drop tracepoint sees the whole machine: keep this test's
+            // flows only, so other traffic cannot rotate them out of the file.
+            "--export-allowlist",
+            r#"{"source_ip":["10.210.0.0/16"]} {"destination_ip":["10.210.0.0/16"]}"#,
+        ],
+    );
 
     let tcp_client_port = tcp_conversation(&ns);
     let udp_client_port = udp_datagrams(&ns);
@@ -311,6 +310,66 @@ fn captures_pod_traffic_with_names_directions_and_drops() {
     // Kernel bookkeeping is not a network drop: nothing else was dropped.
     let drops = flows.iter().filter(|f| f["verdict"] == "DROPPED").count();
     assert_eq!(drops, 1, "only the firewalled datagram was dropped\n{}", everything());
+}
+
+#[test]
+fn kernel_ring_buffer_losses_are_reported_as_lost_events() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED (needs root): flowlog run loads eBPF programs into network namespaces it creates");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("flows.log");
+    let ns = Namespaces::new("loss", 211);
+    // One page of ring buffer (46 records), every packet reported: a ping
+    // flood outruns it, whatever the machine.
+    let flowlog = start_flowlog(
+        &ns,
+        &[
+            "--interface=lxc-web:endpoint",
+            "--monitor-aggregation=none",
+            "--ring-buffer-size-kb=4",
+            "--capture-drops=false",
+            "--export-file-path",
+            output.to_str().unwrap(),
+            "--export-file-max-size-mb=100",
+        ],
+    );
+    const PINGS: u64 = 2000;
+    let status = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/{}", ns.web))
+        .args(["ping", "-f", "-q", "-c", &PINGS.to_string(), "-W", "1", "10.211.2.2"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "ping -f");
+    let finished = flowlog.terminate();
+
+    let lines = support::lines_of(&output);
+    let events: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let echoes = events.iter().filter(|e| e["flow"]["l4"]["ICMPv4"].is_object()).count() as u64;
+    let lost: u64 = events
+        .iter()
+        .filter_map(|e| e.get("lost_events"))
+        .inspect(|lost| assert_eq!(lost["source"], "PERF_EVENT_RING_BUFFER", "{lost}"))
+        .map(|lost| lost["num_events_lost"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(lost > 0, "a one-page ring buffer lost nothing to a ping flood?\n{}", finished.stderr);
+    // Each ping is a request leaving web (lxc-web ingress) and a reply
+    // reaching it (egress): every one of them was either written or counted.
+    assert!(echoes + lost >= 2 * PINGS, "{echoes} flows + {lost} lost < {} packets", 2 * PINGS);
+}
+
+/// `flowlog run ARGS` inside the node's namespace, once it is capturing.
+fn start_flowlog(ns: &Namespaces, args: &[&str]) -> Running {
+    let mut command = Command::new("nsenter");
+    command.arg(format!("--net=/var/run/netns/{}", ns.node)).arg(env!("CARGO_BIN_EXE_flowlog")).arg("run").args(args);
+    command.env_remove("RUST_LOG").env_remove("K8S_NODE_NAME");
+    let flowlog = Running::spawn(command);
+    let ready = wait_for(Duration::from_secs(10), || flowlog.stderr().contains("capturing;"));
+    assert!(ready.is_some(), "flowlog did not start:\n{}", flowlog.stderr());
+    flowlog
 }
 
 /// A TCP connection from web to db with [`ROUND_TRIPS`] request/response

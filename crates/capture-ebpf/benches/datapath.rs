@@ -10,10 +10,8 @@
 //!    frames) to a receiver thread in B as fast as it can, with nothing
 //!    attached, with the capture on `veth-a` at [`Aggregation::Medium`], and
 //!    at [`Aggregation::None`]; with a capture, a reader thread waits on the
-//!    ring buffer's file descriptor, as the agent does, and decodes every
-//!    record into a Hubble flow. A fourth setup, `None` with a reader that
-//!    drains every millisecond without waiting, shows what the ring buffer's
-//!    per-record wake-ups cost. Runs of `FLOWLOG_BENCH_SECONDS` (3) after a
+//!    ring buffer's file descriptor (at most 10 ms), as the agent does, and
+//!    decodes every record into a Hubble flow. Runs of `FLOWLOG_BENCH_SECONDS` (3) after a
 //!    0.5 s warm-up, `FLOWLOG_BENCH_RUNS` (5) of each, interleaved; medians.
 //!    Besides packets/s, the sender thread's CPU time per packet (which
 //!    includes the tc program and leaves out time stolen by other load), and
@@ -368,8 +366,6 @@ enum ReaderMode {
     Paused,
     /// Sleeps 50 µs after each record (an agent far slower than the flood).
     Slow,
-    /// Drains every millisecond without waiting on the file descriptor.
-    Periodic,
 }
 
 /// Reads and decodes records, like the agent's session does, until `stop`,
@@ -404,14 +400,9 @@ fn read_loop(
     while !stop.load(Ordering::Relaxed) {
         match mode {
             ReaderMode::Paused => std::thread::sleep(Duration::from_millis(5)),
-            ReaderMode::Periodic => {
-                std::thread::sleep(Duration::from_millis(1));
-                while let Some(item) = ring.next() {
-                    take(FlowRecord::parse(&item).expect("ring buffer items are whole records"));
-                }
-            }
             ReaderMode::Full | ReaderMode::Slow => {
-                // SAFETY: one valid pollfd; the ring buffer outlives the call.
+                // At most 10 ms, as the agent: the kernel wakes readers only
+                // for bursts. SAFETY: one valid pollfd; the ring buffer outlives the call.
                 unsafe { libc::poll(&mut poll, 1, 10) };
                 while let Some(item) = ring.next() {
                     take(FlowRecord::parse(&item).expect("ring buffer items are whole records"));
@@ -444,7 +435,6 @@ impl Setup {
         };
         let reader = match mode {
             ReaderMode::Full => "",
-            ReaderMode::Periodic => ", reader every 1 ms",
             ReaderMode::Paused => ", reader paused",
             ReaderMode::Slow => ", slow reader",
         };
@@ -485,14 +475,10 @@ struct Snapshot {
 }
 
 fn throughput(ns: &Namespaces, pins: Pins, duration: Duration, runs: u64) {
-    // The last one waits on no file descriptor: the ring buffer then wakes
-    // the reader once per drain instead of once per record, which shows
-    // what the wake-ups cost.
     let all = [
         ("bare", Setup::Bare),
         ("medium", Setup::Capture(Aggregation::Medium, ReaderMode::Full)),
         ("none", Setup::Capture(Aggregation::None, ReaderMode::Full)),
-        ("none-periodic", Setup::Capture(Aggregation::None, ReaderMode::Periodic)),
     ];
     // A subset, for profiling one setup: FLOWLOG_BENCH_SETUPS=none,bare
     let chosen = std::env::var("FLOWLOG_BENCH_SETUPS").unwrap_or_default();
@@ -745,7 +731,7 @@ fn saturation(ns: &Namespaces, pins: Pins, flood: u64, mode: ReaderMode) {
         match mode {
             ReaderMode::Paused => "paused until the flood is over",
             ReaderMode::Slow => "sleeping 50 µs after each record",
-            ReaderMode::Full | ReaderMode::Periodic => "reading everything",
+            ReaderMode::Full => "reading everything",
         }
     );
     let receiver = ns.in_b(|| UdpSocket::bind((IP_B, ports.1)).expect("bind in B"));
