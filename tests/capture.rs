@@ -11,15 +11,16 @@
 //! Without root the test prints `SKIPPED (needs root)` and passes; CI runs
 //! as root, where it always runs.
 
+#[path = "../crates/capture-ebpf/tests/netns/mod.rs"]
+mod netns;
 mod support;
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
+use netns::Netns;
 use serde_json::Value;
 use support::{Running, wait_for};
 
@@ -33,10 +34,12 @@ const DROPPED_PORT: u16 = 9999;
 /// Request/response round trips on the TCP connection: hundreds of packets.
 const ROUND_TRIPS: usize = 100;
 
+/// The node and its pods, and the topology between them; the namespaces
+/// (and with them the veths and the programs) are deleted on drop.
 struct Namespaces {
-    node: String,
-    web: String,
-    db: String,
+    node: Netns,
+    web: Netns,
+    db: Netns,
 }
 
 impl Namespaces {
@@ -45,82 +48,23 @@ impl Namespaces {
     fn new(tag: &str, net: u8) -> Namespaces {
         let pid = std::process::id();
         let name = |role: &str| format!("fl-{role}-{tag}-{pid}");
-        let names = Namespaces { node: name("node"), web: name("web"), db: name("db") };
-        for ns in [&names.node, &names.web, &names.db] {
-            sh(&["ip", "netns", "add", ns]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        for (pod, subnet) in [(&names.web, 1), (&names.db, 2)] {
+        let ns =
+            Namespaces { node: Netns::new(name("node")), web: Netns::new(name("web")), db: Netns::new(name("db")) };
+        for (pod, subnet) in [(&ns.web, 1), (&ns.db, 2)] {
             let host_side = if subnet == 1 { "lxc-web" } else { "lxc-db" };
-            sh(&[
-                "ip",
-                "-n",
-                &names.node,
-                "link",
-                "add",
-                host_side,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                pod,
-            ]);
-            sh(&["ip", "-n", &names.node, "addr", "add", &format!("10.{net}.{subnet}.1/24"), "dev", host_side]);
-            sh(&["ip", "-n", &names.node, "link", "set", host_side, "up"]);
-            sh(&["ip", "-n", pod, "addr", "add", &format!("10.{net}.{subnet}.2/24"), "dev", "eth0"]);
-            sh(&["ip", "-n", pod, "link", "set", "eth0", "up"]);
-            sh(&["ip", "-n", pod, "route", "add", "default", "via", &format!("10.{net}.{subnet}.1")]);
+            ns.node.ip(&["link", "add", host_side, "type", "veth", "peer", "name", "eth0", "netns", &pod.name]);
+            ns.node.ip(&["addr", "add", &format!("10.{net}.{subnet}.1/24"), "dev", host_side]);
+            ns.node.ip(&["link", "set", host_side, "up"]);
+            pod.ip(&["addr", "add", &format!("10.{net}.{subnet}.2/24"), "dev", "eth0"]);
+            pod.ip(&["link", "set", "eth0", "up"]);
+            pod.ip(&["route", "add", "default", "via", &format!("10.{net}.{subnet}.1")]);
         }
         // The node routes between its pods. /proc/sys/net is the opening thread's namespace's.
-        Namespaces::run_in(&names.node, || std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap());
+        ns.node.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap());
         // The netfilter rule whose drop the test expects, inside the db pod.
-        sh(&[
-            "nsenter",
-            &format!("--net=/var/run/netns/{}", names.db),
-            "iptables",
-            "-A",
-            "INPUT",
-            "-p",
-            "udp",
-            "--dport",
-            &DROPPED_PORT.to_string(),
-            "-j",
-            "DROP",
-        ]);
-        names
+        ns.db.exec(&["iptables", "-A", "INPUT", "-p", "udp", "--dport", &DROPPED_PORT.to_string(), "-j", "DROP"]);
+        ns
     }
-
-    /// Runs `f` on a thread inside network namespace `ns`; sockets made
-    /// there stay in it wherever they are used.
-    fn run_in<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{ns}");
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let file = File::open(&path).unwrap();
-                    // SAFETY: a valid namespace fd, borrowed for the call.
-                    assert_eq!(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns {path}");
-                    f()
-                })
-                .join()
-                .unwrap()
-        })
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for ns in [&self.node, &self.web, &self.db] {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-    }
-}
-
-fn sh(args: &[&str]) {
-    let output = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{}: {e}", args[0]));
-    assert!(output.status.success(), "{}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
 }
 
 const ENDPOINTS: &str = r#"
@@ -144,9 +88,7 @@ const ENDPOINTS: &str = r#"
 
 #[test]
 fn captures_pod_traffic_with_names_directions_and_drops() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED (needs root): flowlog run loads eBPF programs into network namespaces it creates");
+    if netns::skip_unless_root("captures_pod_traffic_with_names_directions_and_drops") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -314,9 +256,7 @@ fn captures_pod_traffic_with_names_directions_and_drops() {
 
 #[test]
 fn kernel_ring_buffer_losses_are_reported_as_lost_events() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED (needs root): flowlog run loads eBPF programs into network namespaces it creates");
+    if netns::skip_unless_root("kernel_ring_buffer_losses_are_reported_as_lost_events") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -338,7 +278,7 @@ fn kernel_ring_buffer_losses_are_reported_as_lost_events() {
     );
     const PINGS: u64 = 2000;
     let status = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{}", ns.web))
+        .arg(ns.web.nsenter_arg())
         .args(["ping", "-f", "-q", "-c", &PINGS.to_string(), "-W", "1", "10.211.2.2"])
         .stdout(std::process::Stdio::null())
         .status()
@@ -364,7 +304,7 @@ fn kernel_ring_buffer_losses_are_reported_as_lost_events() {
 /// `flowlog run ARGS` inside the node's namespace, once it is capturing.
 fn start_flowlog(ns: &Namespaces, args: &[&str]) -> Running {
     let mut command = Command::new("nsenter");
-    command.arg(format!("--net=/var/run/netns/{}", ns.node)).arg(env!("CARGO_BIN_EXE_flowlog")).arg("run").args(args);
+    command.arg(ns.node.nsenter_arg()).arg(env!("CARGO_BIN_EXE_flowlog")).arg("run").args(args);
     command.env_remove("RUST_LOG").env_remove("K8S_NODE_NAME");
     let flowlog = Running::spawn(command);
     let ready = wait_for(Duration::from_secs(10), || flowlog.stderr().contains("capturing;"));
@@ -375,7 +315,7 @@ fn start_flowlog(ns: &Namespaces, args: &[&str]) -> Running {
 /// A TCP connection from web to db with [`ROUND_TRIPS`] request/response
 /// exchanges; returns the client's port.
 fn tcp_conversation(ns: &Namespaces) -> u16 {
-    let listener = Namespaces::run_in(&ns.db, || TcpListener::bind(("0.0.0.0", TCP_PORT)).unwrap());
+    let listener = ns.db.run(|| TcpListener::bind(("0.0.0.0", TCP_PORT)).unwrap());
     let server = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         let mut buffer = [0u8; 64];
@@ -383,7 +323,7 @@ fn tcp_conversation(ns: &Namespaces) -> u16 {
             stream.write_all(&buffer[..n]).unwrap();
         }
     });
-    let mut client = Namespaces::run_in(&ns.web, || {
+    let mut client = ns.web.run(|| {
         let address: SocketAddr = format!("{DB}:{TCP_PORT}").parse().unwrap();
         TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap()
     });
@@ -403,9 +343,9 @@ fn tcp_conversation(ns: &Namespaces) -> u16 {
 /// Three datagrams web → db that arrive and one that db's firewall drops;
 /// returns the client's port.
 fn udp_datagrams(ns: &Namespaces) -> u16 {
-    let receiver = Namespaces::run_in(&ns.db, || UdpSocket::bind(("0.0.0.0", UDP_PORT)).unwrap());
+    let receiver = ns.db.run(|| UdpSocket::bind(("0.0.0.0", UDP_PORT)).unwrap());
     receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let sender = Namespaces::run_in(&ns.web, || UdpSocket::bind(("0.0.0.0", 0)).unwrap());
+    let sender = ns.web.run(|| UdpSocket::bind(("0.0.0.0", 0)).unwrap());
     for _ in 0..3 {
         sender.send_to(b"hello", (DB, UDP_PORT)).unwrap();
         receiver.recv(&mut [0u8; 16]).unwrap();
@@ -414,12 +354,12 @@ fn udp_datagrams(ns: &Namespaces) -> u16 {
     sender.local_addr().unwrap().port()
 }
 
-fn ping(ns: &str, to: &str, count: u32) {
+fn ping(ns: &Netns, to: &str, count: u32) {
     let status = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{ns}"))
+        .arg(ns.nsenter_arg())
         .args(["ping", "-q", "-c", &count.to_string(), "-i", "0.2", "-W", "2", to])
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
-    assert!(status.success(), "ping {to} from {ns}");
+    assert!(status.success(), "ping {to} from {}", ns.name);
 }

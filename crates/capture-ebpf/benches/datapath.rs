@@ -31,11 +31,12 @@
 //!
 //! Timings are printed, never asserted.
 
-use std::fs::File;
+#[path = "../tests/netns/mod.rs"]
+mod netns;
+
 use std::hint::black_box;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,7 @@ use flowlog_capture_ebpf::decode::{Decoder, DropReasonNames, InterfaceRole};
 use flowlog_capture_ebpf::{
     Aggregation, Capture, CaptureOptions, Direction, EGRESS_PROGRAM, FlowRecord, Kind, MapData, RingBuf,
 };
+use netns::Netns;
 
 const IP_A: Ipv4Addr = Ipv4Addr::new(10, 202, 1, 1);
 const IP_B: Ipv4Addr = Ipv4Addr::new(10, 202, 1, 2);
@@ -62,9 +64,9 @@ const WARM_UP: Duration = Duration::from_millis(500);
 const SETTLE: Duration = Duration::from_millis(300);
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("SKIPPED (needs root): the datapath benchmark creates network namespaces and loads eBPF programs");
+    // Prints "SKIPPED (needs root): the datapath benchmark creates network
+    // namespaces and loads eBPF programs".
+    if netns::skip_unless_root("the datapath benchmark") {
         return;
     }
     let seconds = env_number("FLOWLOG_BENCH_SECONDS", 3);
@@ -95,66 +97,47 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 // ---- namespaces ----------------------------------------------------------------
 
-/// The two namespaces and their veth; deleted on drop, also while unwinding.
+/// The two namespaces and their veth; deleted on drop, also while unwinding
+/// (deleting a namespace deletes the veth pair, and the programs with it).
 struct Namespaces {
-    a: String,
-    b: String,
+    a: Netns,
+    b: Netns,
 }
 
 impl Namespaces {
     fn new() -> Namespaces {
         let pid = std::process::id();
-        // Built before the first command so a failure halfway still cleans up.
-        let ns = Namespaces { a: format!("flb-a-{pid}"), b: format!("flb-b-{pid}") };
-        run(&["ip", "netns", "add", &ns.a]);
-        run(&["ip", "netns", "add", &ns.b]);
-        for name in [&ns.a, &ns.b] {
+        let ns = Namespaces { a: Netns::new(format!("flb-a-{pid}")), b: Netns::new(format!("flb-b-{pid}")) };
+        for side in [&ns.a, &ns.b] {
             // No IPv6: router solicitations and MLD reports would be records too.
             for key in ["all", "default"] {
-                exec(name, &["sysctl", "-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]);
+                side.exec(&["sysctl", "-qw", &format!("net.ipv6.conf.{key}.disable_ipv6=1")]);
             }
         }
-        run(&[
-            "ip", "-n", &ns.a, "link", "add", "veth-a", "address", MAC_A, "type", "veth", "peer", "name", "veth-b",
-            "address", MAC_B, "netns", &ns.b,
+        ns.a.ip(&[
+            "link", "add", "veth-a", "address", MAC_A, "type", "veth", "peer", "name", "veth-b", "address", MAC_B,
+            "netns", &ns.b.name,
         ]);
-        for (name, dev, ip, peer_ip, peer_mac) in
+        for (side, dev, ip, peer_ip, peer_mac) in
             [(&ns.a, "veth-a", IP_A, IP_B, MAC_B), (&ns.b, "veth-b", IP_B, IP_A, MAC_A)]
         {
-            run(&["ip", "-n", name, "addr", "add", &format!("{ip}/24"), "dev", dev]);
-            run(&["ip", "-n", name, "link", "set", "lo", "up"]);
-            run(&["ip", "-n", name, "link", "set", dev, "up"]);
+            side.ip(&["addr", "add", &format!("{ip}/24"), "dev", dev]);
+            side.ip(&["link", "set", dev, "up"]);
             // No ARP during a measurement: its packets would be records too.
             let peer_ip = peer_ip.to_string();
-            run(&["ip", "-n", name, "neigh", "replace", &peer_ip, "lladdr", peer_mac, "dev", dev, "nud", "permanent"]);
+            side.ip(&["neigh", "replace", &peer_ip, "lladdr", peer_mac, "dev", dev, "nud", "permanent"]);
         }
         ns
     }
 
-    /// Runs `f` on a thread whose network namespace is `ns`; sockets and
-    /// captures made there keep that namespace wherever they are used.
-    fn run_in<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{ns}");
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                    // SAFETY: a valid namespace fd, borrowed for the call.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                    f()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
+    /// Runs `f` in namespace A; sockets and captures made there keep that
+    /// namespace wherever they are used.
     fn in_a<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        Self::run_in(&self.a, f)
+        self.a.run(f)
     }
 
     fn in_b<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        Self::run_in(&self.b, f)
+        self.b.run(f)
     }
 
     /// `veth-a`'s counters, read from namespace A.
@@ -187,33 +170,6 @@ impl Namespaces {
     fn release(&self, capture: Capture) {
         self.in_a(move || drop(capture));
     }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes the veth pair, and the programs with it.
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Runs a command and panics with its output when it fails.
-fn run(args: &[&str]) -> Output {
-    let output = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("running {args:?}: {e} (is it installed?)"));
-    assert!(output.status.success(), "{args:?} failed: {}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    output
-}
-
-/// Runs a command in namespace `ns` (nsenter leaves /sys and /proc alone).
-fn exec(ns: &str, args: &[&str]) -> Output {
-    let net = format!("--net=/var/run/netns/{ns}");
-    let mut all = vec!["nsenter", net.as_str()];
-    all.extend_from_slice(args);
-    run(&all)
 }
 
 /// Packet counters of one interface, from `/proc/thread-self/net/dev`

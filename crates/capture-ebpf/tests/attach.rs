@@ -8,11 +8,11 @@
 //!
 //! Without root every test prints `SKIPPED (needs root)` and passes.
 
-use std::fs::File;
+mod netns;
+
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aya::programs::{SchedClassifier, TcAttachType};
@@ -20,30 +20,20 @@ use flowlog_capture_ebpf::record::tcp_flags::{ACK, SYN};
 use flowlog_capture_ebpf::{
     Aggregation, AttachedVia, Capture, CaptureOptions, Direction, FlowRecord, Kind, MapData, Reply, RingBuf, TcMode,
 };
+use netns::Netns;
 
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMPV6: u8 = 58;
 
-/// Returns early, loudly, when not root: the tests need CAP_BPF, CAP_NET_ADMIN
-/// and the right to create namespaces.
-macro_rules! require_root {
-    ($test:literal) => {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED (needs root): {} creates network namespaces and loads eBPF programs", $test);
-            return;
-        }
-    };
-}
-
 // ---- namespaces ---------------------------------------------------------------
 
-/// Two network namespaces joined by a veth pair; deleted on drop.
+/// Two network namespaces joined by a veth pair; deleting them (on drop)
+/// deletes the veth pair, and the programs with it.
 struct NetnsPair {
-    a: String,
-    b: String,
+    a: Netns,
+    b: Netns,
     subnet: u8,
 }
 
@@ -52,19 +42,16 @@ impl NetnsPair {
     /// namespace, and tests tell their records apart by address.
     fn new(subnet: u8) -> NetnsPair {
         let pid = std::process::id();
-        let pair = NetnsPair { a: format!("fl-a-{pid}-{subnet}"), b: format!("fl-b-{pid}-{subnet}"), subnet };
-        // Created before the first command so a failure halfway still cleans up.
-        run(&["ip", "netns", "add", &pair.a]);
-        run(&["ip", "netns", "add", &pair.b]);
-        run(&[
-            "ip", "-n", &pair.a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", &pair.b,
-        ]);
-        run(&["ip", "-n", &pair.a, "addr", "add", &format!("{}/24", pair.ip_a()), "dev", "veth-a"]);
-        run(&["ip", "-n", &pair.b, "addr", "add", &format!("{}/24", pair.ip_b()), "dev", "veth-b"]);
-        for (ns, dev) in [(&pair.a, "veth-a"), (&pair.b, "veth-b")] {
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        }
+        let pair = NetnsPair {
+            a: Netns::new(format!("fl-a-{pid}-{subnet}")),
+            b: Netns::new(format!("fl-b-{pid}-{subnet}")),
+            subnet,
+        };
+        pair.a.ip(&["link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", &pair.b.name]);
+        pair.a.ip(&["addr", "add", &format!("{}/24", pair.ip_a()), "dev", "veth-a"]);
+        pair.b.ip(&["addr", "add", &format!("{}/24", pair.ip_b()), "dev", "veth-b"]);
+        pair.a.ip(&["link", "set", "veth-a", "up"]);
+        pair.b.ip(&["link", "set", "veth-b", "up"]);
         pair
     }
 
@@ -76,42 +63,12 @@ impl NetnsPair {
         Ipv4Addr::new(10, 200, self.subnet, 2)
     }
 
-    /// Runs `f` on a thread whose network namespace is `ns`.
-    ///
-    /// setns(CLONE_NEWNET) changes only the calling thread, so a fresh thread
-    /// keeps the test harness's threads where they were. Sockets keep the
-    /// namespace they were created in, so they can be returned and used anywhere.
-    fn run_in<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{ns}");
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                    // SAFETY: a valid namespace fd, borrowed for the call.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                    f()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
     fn in_a<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        Self::run_in(&self.a, f)
+        self.a.run(f)
     }
 
     fn in_b<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        Self::run_in(&self.b, f)
-    }
-
-    /// Runs a command in namespace `ns` with nsenter (unlike `ip netns exec`
-    /// it leaves /sys alone, so bpffs and tracefs stay visible).
-    fn exec(ns: &str, args: &[&str]) -> Output {
-        let net = format!("--net=/var/run/netns/{ns}");
-        let mut all = vec!["nsenter", net.as_str()];
-        all.extend_from_slice(args);
-        run(&all)
+        self.b.run(f)
     }
 
     fn ifindex_b(&self) -> u32 {
@@ -120,25 +77,6 @@ impl NetnsPair {
             unsafe { libc::if_nametoindex(c"veth-b".as_ptr()) }
         })
     }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes the veth pair, and the programs with it.
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-/// Runs a command and panics with its output when it fails.
-fn run(args: &[&str]) -> Output {
-    let output = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("running {args:?}: {e} (is it installed?)"));
-    assert!(output.status.success(), "{args:?} failed: {}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    output
 }
 
 fn require_ping() {
@@ -151,7 +89,7 @@ fn require_ping() {
 fn ping(pair: &NetnsPair, count: u32) {
     require_ping();
     let count = count.to_string();
-    NetnsPair::exec(&pair.a, &["ping", "-c", &count, "-i", "0.2", "-W", "1", &pair.ip_b().to_string()]);
+    pair.a.exec(&["ping", "-c", &count, "-i", "0.2", "-W", "1", &pair.ip_b().to_string()]);
 }
 
 /// One datagram from A:`sport` to B:`dport`, where B listens.
@@ -257,7 +195,9 @@ fn drop_reason_number(name: &str) -> u32 {
 
 #[test]
 fn traces_icmp_udp_and_tcp_with_medium_aggregation() {
-    require_root!("traces_icmp_udp_and_tcp_with_medium_aggregation");
+    if netns::skip_unless_root("traces_icmp_udp_and_tcp_with_medium_aggregation") {
+        return;
+    }
     let pair = NetnsPair::new(201);
     let (a, b) = (pair.ip_a(), pair.ip_b());
 
@@ -326,7 +266,9 @@ fn traces_icmp_udp_and_tcp_with_medium_aggregation() {
 
 #[test]
 fn no_aggregation_reports_every_packet() {
-    require_root!("no_aggregation_reports_every_packet");
+    if netns::skip_unless_root("no_aggregation_reports_every_packet") {
+        return;
+    }
     let pair = NetnsPair::new(202);
     let (a, b) = (pair.ip_a(), pair.ip_b());
 
@@ -346,10 +288,12 @@ fn no_aggregation_reports_every_packet() {
 
 #[test]
 fn reports_netfilter_drops() {
-    require_root!("reports_netfilter_drops");
+    if netns::skip_unless_root("reports_netfilter_drops") {
+        return;
+    }
     let pair = NetnsPair::new(203);
     let (a, b) = (pair.ip_a(), pair.ip_b());
-    NetnsPair::exec(&pair.b, &["iptables", "-A", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"]);
+    pair.b.exec(&["iptables", "-A", "INPUT", "-p", "udp", "--dport", "9", "-j", "DROP"]);
 
     let records = pair.in_a(|| {
         let mut capture = Capture::load(CaptureOptions { drops: true, ..options(Aggregation::Medium) }).unwrap();
@@ -376,7 +320,9 @@ fn reports_netfilter_drops() {
 
 #[test]
 fn detach_removes_the_programs() {
-    require_root!("detach_removes_the_programs");
+    if netns::skip_unless_root("detach_removes_the_programs") {
+        return;
+    }
     let pair = NetnsPair::new(204);
     // Debian 12's bpftool predates tcx, so ask the kernel through aya; this
     // runs on the thread already inside namespace A.
@@ -424,15 +370,15 @@ fn detach_removes_the_programs() {
 
 #[test]
 fn netlink_mode_attaches_clsact_filters_and_drop_removes_them() {
-    require_root!("netlink_mode_attaches_clsact_filters_and_drop_removes_them");
+    if netns::skip_unless_root("netlink_mode_attaches_clsact_filters_and_drop_removes_them") {
+        return;
+    }
     let pair = NetnsPair::new(205);
     let filters = || {
         ["ingress", "egress"]
             .map(|dir| {
-                String::from_utf8_lossy(
-                    &NetnsPair::exec(&pair.a, &["tc", "filter", "show", "dev", "veth-a", dir]).stdout,
-                )
-                .into_owned()
+                String::from_utf8_lossy(&pair.a.exec(&["tc", "filter", "show", "dev", "veth-a", dir]).stdout)
+                    .into_owned()
             })
             .join("")
     };
@@ -530,7 +476,9 @@ fn ipv6_ext_tcp() -> Vec<u8> {
 
 #[test]
 fn parses_vlan_tags_and_ipv6_extension_headers() {
-    require_root!("parses_vlan_tags_and_ipv6_extension_headers");
+    if netns::skip_unless_root("parses_vlan_tags_and_ipv6_extension_headers") {
+        return;
+    }
     let pair = NetnsPair::new(206);
 
     let records = pair.in_a(|| {
@@ -566,11 +514,13 @@ fn parses_vlan_tags_and_ipv6_extension_headers() {
 
 #[test]
 fn traces_ipv6_ping() {
-    require_root!("traces_ipv6_ping");
+    if netns::skip_unless_root("traces_ipv6_ping") {
+        return;
+    }
     let pair = NetnsPair::new(207);
     for (ns, dev, last) in [(&pair.a, "veth-a", 1), (&pair.b, "veth-b", 2)] {
         // nodad: usable at once, without waiting for duplicate address detection.
-        run(&["ip", "-n", ns, "addr", "add", &format!("fd00:207::{last}/64"), "dev", dev, "nodad"]);
+        ns.ip(&["addr", "add", &format!("fd00:207::{last}/64"), "dev", dev, "nodad"]);
     }
 
     let records = pair.in_a(|| {
@@ -578,7 +528,7 @@ fn traces_ipv6_ping() {
         capture.attach("veth-a").unwrap();
         let mut ring = capture.take_ring_buffer().unwrap();
         require_ping();
-        NetnsPair::exec(&pair.a, &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", "fd00:207::2"]);
+        pair.a.exec(&["ping", "-6", "-c", "3", "-i", "0.2", "-W", "1", "fd00:207::2"]);
         collect(&mut ring, |rs| rs.iter().any(|r| r.l4_proto == IPPROTO_ICMPV6 && r.icmp_type == 129))
     });
     let all = dump(&records);

@@ -9,9 +9,11 @@
 //!
 //! Without root every test prints `SKIPPED (needs root)` and passes.
 
-use std::fs::File;
+mod netns;
+
+use std::ops::Deref;
 use std::os::fd::AsRawFd;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aya::programs::{SchedClassifier, TcAttachType};
@@ -24,40 +26,19 @@ use flowlog_capture_ebpf::{AttachedVia, Capture, CaptureOptions, TcMode};
 /// The longest any test waits for the kernel to report a change.
 const WAIT: Duration = Duration::from_secs(2);
 
-/// Returns early, loudly, when not root: the tests need CAP_BPF, CAP_NET_ADMIN
-/// and the right to create namespaces.
-macro_rules! require_root {
-    ($test:literal) => {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED (needs root): {} creates network namespaces and loads eBPF programs", $test);
-            return;
-        }
-    };
-}
-
 // ---- namespace ------------------------------------------------------------------
 
-/// A network namespace of the test's own; deleted on drop.
+/// A network namespace of the test's own, with the subnet of its first
+/// veth; deleting it (on drop) deletes its links, and the programs with them.
 struct Netns {
-    name: String,
+    netns: netns::Netns,
     subnet: u8,
 }
 
 impl Netns {
     /// `subnet` must be unique per test.
     fn new(subnet: u8) -> Netns {
-        let netns = Netns { name: format!("fl-if-{}-{subnet}", std::process::id()), subnet };
-        run(&["ip", "netns", "add", &netns.name]);
-        netns.ip(&["link", "set", "lo", "up"]);
-        netns
-    }
-
-    /// Runs `ip -n <namespace> <args>`, panicking when it fails.
-    fn ip(&self, args: &[&str]) -> Output {
-        let mut all = vec!["ip", "-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        run(&all)
+        Netns { netns: netns::Netns::new(format!("fl-if-{}-{subnet}", std::process::id())), subnet }
     }
 
     /// Adds a veth pair, both ends in this namespace and down.
@@ -70,44 +51,15 @@ impl Netns {
         self.add_veth(name, peer);
         self.ip(&["addr", "add", &format!("10.201.{}.1/24", self.subnet), "dev", name]);
     }
-
-    /// Runs `f` on a thread whose network namespace is this one.
-    ///
-    /// setns(CLONE_NEWNET) changes only the calling thread, so a fresh thread
-    /// keeps the test harness's threads where they were. Sockets keep the
-    /// namespace they were created in, so they can be returned and used anywhere.
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                    // SAFETY: a valid namespace fd, borrowed for the call.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                    f()
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        // Deleting the namespace deletes its links, and the programs with them.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
+/// `name`, `ip` and `run` are the shared namespace's.
+impl Deref for Netns {
+    type Target = netns::Netns;
 
-/// Runs a command and panics with its output when it fails.
-fn run(args: &[&str]) -> Output {
-    let output = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("running {args:?}: {e} (is it installed?)"));
-    assert!(output.status.success(), "{args:?} failed: {}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    output
+    fn deref(&self) -> &netns::Netns {
+        &self.netns
+    }
 }
 
 /// The index of `name` in the calling thread's namespace; 0 when there is none.
@@ -204,7 +156,9 @@ fn tcx_programs_after_detach(ifname: &str) -> String {
 
 #[test]
 fn links_lists_every_link_of_the_namespace() {
-    require_root!("links_lists_every_link_of_the_namespace");
+    if netns::skip_unless_root("links_lists_every_link_of_the_namespace") {
+        return;
+    }
     let netns = Netns::new(1);
     netns.add_first_veth("veth-a", "peer-a");
 
@@ -220,7 +174,9 @@ fn links_lists_every_link_of_the_namespace() {
 
 #[test]
 fn monitor_reports_links_added_and_removed_after_it_opened() {
-    require_root!("monitor_reports_links_added_and_removed_after_it_opened");
+    if netns::skip_unless_root("monitor_reports_links_added_and_removed_after_it_opened") {
+        return;
+    }
     let netns = Netns::new(2);
     let monitor = netns.run(LinkMonitor::new).expect("opening the link monitor");
     assert_eq!(monitor.read_changes().unwrap(), [], "nothing changed yet, and reading must not block");
@@ -246,7 +202,9 @@ fn monitor_reports_links_added_and_removed_after_it_opened() {
 
 #[test]
 fn interfaces_attach_to_matching_links_and_forget_deleted_ones() {
-    require_root!("interfaces_attach_to_matching_links_and_forget_deleted_ones");
+    if netns::skip_unless_root("interfaces_attach_to_matching_links_and_forget_deleted_ones") {
+        return;
+    }
     let netns = Netns::new(3);
     netns.add_first_veth("veth-a", "peer-a");
 
@@ -315,7 +273,9 @@ fn interfaces_attach_to_matching_links_and_forget_deleted_ones() {
 
 #[test]
 fn interfaces_follow_renames() {
-    require_root!("interfaces_follow_renames");
+    if netns::skip_unless_root("interfaces_follow_renames") {
+        return;
+    }
     let netns = Netns::new(4);
     netns.add_first_veth("veth-a", "peer-a");
 
@@ -360,7 +320,9 @@ fn interfaces_follow_renames() {
 
 #[test]
 fn clsact_filters_of_deleted_interfaces_are_forgotten_quietly() {
-    require_root!("clsact_filters_of_deleted_interfaces_are_forgotten_quietly");
+    if netns::skip_unless_root("clsact_filters_of_deleted_interfaces_are_forgotten_quietly") {
+        return;
+    }
     let netns = Netns::new(5);
     netns.add_first_veth("veth-a", "peer-a");
     netns.add_veth("veth-b", "peer-b");
