@@ -28,17 +28,17 @@ pub struct Exporters {
     pub flowlogs: Option<Watcher>,
 }
 
-/// Starts the exporters `common` asks for; `queue` events may wait for the
-/// pipeline, and `when_full` says what a sink that cannot keep up does.
-pub fn start(common: &CommonArgs, when_full: WhenFull, queue: usize) -> Result<Exporters, Failure> {
-    let node_name = crate::node_name(common);
+/// Starts the exporters `common` asks for, reporting losses as `node_name`;
+/// `queue` events may wait for the pipeline, and `when_full` says what a
+/// sink that cannot keep up does.
+pub fn start(common: &CommonArgs, node_name: &str, when_full: WhenFull, queue: usize) -> Result<Exporters, Failure> {
     let static_spec = crate::static_exporter::spec(&common.export).map_err(Failure::Config)?;
     if static_spec.is_none() && common.flowlogs_config_path.is_none() {
         return Err(Failure::Config(vec![
             "nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, or both".into(),
         ]));
     }
-    let settings = SinkSettings::new(&node_name, when_full);
+    let settings = SinkSettings::new(node_name, when_full);
     let reserved_path = static_spec.as_ref().map(|spec| spec.target.describe());
     let static_exporter = static_spec
         .map(|spec| Exporter::start(spec, Origin::Static, &settings))

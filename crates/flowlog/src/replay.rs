@@ -29,7 +29,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), Failure> {
     let node_name = crate::node_name(&args.common);
     // A replay must not lose lines, so a slow sink holds the reader back.
     let Exporters { pipeline, sender, receiver, metrics, flowlogs } =
-        crate::exporters::start(&args.common, WhenFull::Wait, INPUT_QUEUE)?;
+        crate::exporters::start(&args.common, &node_name, WhenFull::Wait, INPUT_QUEUE)?;
 
     // Signals are handled before the input is opened, which may wait (a
     // FIFO's writer): a SIGHUP then must not kill us. A stop while waiting

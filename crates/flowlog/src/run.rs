@@ -43,7 +43,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     // Live capture must never wait for one slow disk: a full sink drops and
     // reports its loss instead.
     let Exporters { pipeline, sender, receiver, metrics, flowlogs } =
-        crate::exporters::start(&args.common, WhenFull::Drop, INPUT_QUEUE)?;
+        crate::exporters::start(&args.common, &node_name, WhenFull::Drop, INPUT_QUEUE)?;
 
     let (session, attached) = Session::start(session_options(&args.capture, &node_name, endpoints.clone()))
         .map_err(|e| Failure::Runtime(format!("cannot start capturing: {}", error_chain(&e))))?;
