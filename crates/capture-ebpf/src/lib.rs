@@ -29,7 +29,6 @@
 mod config;
 pub mod decode;
 mod drops;
-pub mod endpoints;
 mod error;
 pub mod interfaces;
 mod loader;

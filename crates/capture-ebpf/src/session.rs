@@ -1,19 +1,21 @@
 //! [`Session`]: a capture running on a node, from kernel records to
-//! enriched Hubble flows.
+//! Hubble flows.
 //!
 //! ```text
 //!  netlink link changes ─▶ Interfaces ─ attach/detach ─▶ Capture
-//!  ring buffer `events` ─▶ FlowRecord ─▶ Decoder ─▶ Endpoints::enrich ─▶ emit(Captured::Flow)
+//!  ring buffer `events` ─▶ FlowRecord ─▶ Decoder ──────────────────────▶ emit(Captured::Flow)
 //!  `lost` counters (every second) ─────────────────────────────────────▶ emit(Captured::Lost)
 //! ```
 //!
-//! One thread does all of it, on a single-threaded tokio runtime that waits
-//! on the ring buffer's and the netlink socket's file descriptors: records
-//! are read when the kernel wakes us for a burst, or every 10 ms otherwise,
-//! never by busy polling, and interfaces are attached from the thread that
-//! owns the [`Capture`] (which must stay in one network namespace).
+//! [`Session::run`] is one task on the agent's tokio runtime, waiting on the
+//! ring buffer's and the netlink socket's file descriptors: records are read
+//! when the kernel wakes us for a burst, or every 10 ms otherwise, never by
+//! busy polling. Interfaces are attached by the same task; the runtime's
+//! threads are all in the network namespace the agent was started in, which
+//! is the one the [`Capture`] must stay in.
 
 use std::io;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +25,6 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::Notify;
 
 use crate::decode::{Decoder, DropReasonNames};
-use crate::endpoints::SharedEndpoints;
 use crate::interfaces::{InterfaceEvent, InterfacePattern, Interfaces, LinkChange, LinkMonitor};
 use crate::{Capture, CaptureError, CaptureOptions, FlowRecord, Kind};
 
@@ -37,8 +38,6 @@ const DRAIN_EVERY: Duration = Duration::from_millis(10);
 /// sources (a stop, the loss count, link changes) before going on, so a
 /// flood of records cannot starve them.
 const BATCH: usize = 4096;
-/// How often the node's own addresses are listed again (they make flows `reserved:host`).
-const NODE_ADDRESSES_EVERY: u32 = 30;
 
 /// What a [`Session`] needs to start.
 #[derive(Debug, Clone)]
@@ -50,20 +49,28 @@ pub struct SessionOptions {
     pub interfaces: Vec<InterfacePattern>,
     /// Written in every flow's `node_name`.
     pub node_name: String,
-    /// Who is behind each address; replaced while running when the
-    /// endpoints file changes.
-    pub endpoints: SharedEndpoints,
 }
 
 /// What a running session hands out.
 #[derive(Debug)]
 pub enum Captured {
-    /// A flow, decoded and enriched.
-    Flow(Box<Flow>),
+    /// A flow, decoded: its endpoints are still to be named.
+    Flow(CapturedFlow),
     /// Records the kernel could not write because the ring buffer was full.
     Lost(u64),
     /// An interface was attached, detached, or failed to attach.
     Interface(InterfaceEvent),
+}
+
+/// A flow as the kernel reported it, with the addresses it was decoded
+/// from, so the next stage can name its endpoints without parsing them back
+/// from the flow's strings.
+#[derive(Debug)]
+pub struct CapturedFlow {
+    /// The flow, without `source` and `destination`.
+    pub flow: Box<Flow>,
+    /// Its source and destination addresses, when it has an IP header.
+    pub addresses: Option<(IpAddr, IpAddr)>,
 }
 
 /// Asks a running [`Session`] to stop, from any thread.
@@ -84,7 +91,6 @@ pub struct Session {
     monitor: LinkMonitor,
     ring: RingBuf<MapData>,
     decoder: Decoder,
-    endpoints: SharedEndpoints,
     stop: StopHandle,
 }
 
@@ -124,7 +130,6 @@ impl Session {
             monitor,
             ring,
             decoder: Decoder::new(options.node_name, drop_reasons),
-            endpoints: options.endpoints,
             stop: StopHandle::default(),
         };
         Ok((session, events))
@@ -144,72 +149,76 @@ impl Session {
     /// through a [`StopHandle`] or until `emit` returns `false` (its
     /// receiver is gone). Then detaches every program, hands out the
     /// records still queued and the last losses, and returns.
-    pub fn run(self, mut emit: impl FnMut(Captured) -> bool) -> io::Result<()> {
-        let Session { mut hooks, monitor, ring, decoder, endpoints, stop } = self;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        runtime.block_on(async {
-            // SAFETY: both own their file descriptor, which stays open and
-            // the same until they are dropped, and the AsyncFds own them.
-            let mut ring = unsafe { AsyncFd::register(ring) }?;
-            let monitor = unsafe { AsyncFd::register(monitor) }?;
-            let mut tick = tokio::time::interval(TICK);
-            let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
-            drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut ticks = 0u32;
-            loop {
-                let wanted = tokio::select! {
-                    _ = stop.0.notified() => false,
-                    guard = ring.readable_mut() => {
-                        let mut guard = guard?;
-                        match drain(guard.get_inner_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit, BATCH) {
-                            Drained::Emptied => {
-                                guard.clear_ready();
-                                true
-                            }
-                            // Still readable: the next turn comes back here,
-                            // unless a stop or the tick is due first.
-                            Drained::Paused => true,
-                            Drained::Refused => false,
+    ///
+    /// `emit` may wait (a full queue downstream): meanwhile records queue up
+    /// in the kernel's ring buffer, and what does not fit there is counted
+    /// and handed out as [`Captured::Lost`].
+    pub async fn run(self, mut emit: impl AsyncFnMut(Captured) -> bool) -> io::Result<()> {
+        let Session { mut hooks, monitor, ring, decoder, stop } = self;
+        // SAFETY: both own their file descriptor, which stays open and the
+        // same until they are dropped, and the AsyncFds own them.
+        let mut ring = unsafe { AsyncFd::register(ring) }?;
+        // SAFETY: as above.
+        let monitor = unsafe { AsyncFd::register(monitor) }?;
+        let mut tick = tokio::time::interval(TICK);
+        let mut drain_timer = tokio::time::interval(DRAIN_EVERY);
+        drain_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wanted = tokio::select! {
+                _ = stop.0.notified() => false,
+                guard = ring.readable_mut() => {
+                    let mut guard = guard?;
+                    match drain(guard.get_inner_mut(), &decoder, &hooks.interfaces, &mut emit, BATCH).await {
+                        Drained::Emptied => {
+                            guard.clear_ready();
+                            true
                         }
+                        // Still readable: the next turn comes back here,
+                        // unless a stop or the tick is due first.
+                        Drained::Paused => true,
+                        Drained::Refused => false,
                     }
-                    _ = drain_timer.tick() => {
-                        !matches!(
-                            drain(ring.get_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit, BATCH),
-                            Drained::Refused
-                        )
-                    }
-                    guard = monitor.readable() => {
-                        let mut guard = guard?;
-                        let changes = guard.get_inner().read_changes();
-                        guard.clear_ready();
-                        hooks.apply_link_changes(changes).into_iter().all(|event| emit(Captured::Interface(event)))
-                    }
-                    _ = tick.tick() => {
-                        ticks = ticks.wrapping_add(1);
-                        decoder.refresh_clock_offset();
-                        if ticks.is_multiple_of(NODE_ADDRESSES_EVERY)
-                            && let Err(error) = endpoints.refresh_node_addresses()
-                        {
-                            tracing::warn!(%error, "cannot list this node's addresses");
-                        }
-                        hooks.report_losses(&mut emit)
-                    }
-                };
-                if !wanted {
-                    break;
                 }
+                _ = drain_timer.tick() => {
+                    !matches!(
+                        drain(ring.get_mut(), &decoder, &hooks.interfaces, &mut emit, BATCH).await,
+                        Drained::Refused
+                    )
+                }
+                guard = monitor.readable() => {
+                    let mut guard = guard?;
+                    let changes = guard.get_inner().read_changes();
+                    guard.clear_ready();
+                    emit_all(hooks.apply_link_changes(changes), &mut emit).await
+                }
+                _ = tick.tick() => {
+                    decoder.refresh_clock_offset();
+                    hooks.report_losses(&mut emit).await
+                }
+            };
+            if !wanted {
+                break;
             }
-            // Stop new records first, then hand out what the kernel queued
-            // before the programs went away.
-            for event in hooks.interfaces.detach_all(&mut hooks.capture) {
-                emit(Captured::Interface(event));
-            }
-            let _ = hooks.capture.disable_drops();
-            drain(ring.get_mut(), &decoder, &hooks.interfaces, &endpoints, &mut emit, usize::MAX);
-            hooks.report_losses(&mut emit);
-            Ok(())
-        })
+        }
+        // Stop new records first, then hand out what the kernel queued
+        // before the programs went away.
+        let detached = hooks.interfaces.detach_all(&mut hooks.capture);
+        emit_all(detached, &mut emit).await;
+        let _ = hooks.capture.disable_drops();
+        drain(ring.get_mut(), &decoder, &hooks.interfaces, &mut emit, usize::MAX).await;
+        hooks.report_losses(&mut emit).await;
+        Ok(())
     }
+}
+
+/// Emits interface events until `emit` wants no more; false then.
+async fn emit_all(events: Vec<InterfaceEvent>, emit: &mut impl AsyncFnMut(Captured) -> bool) -> bool {
+    for event in events {
+        if !emit(Captured::Interface(event)).await {
+            return false;
+        }
+    }
+    true
 }
 
 impl Hooks {
@@ -234,11 +243,11 @@ impl Hooks {
 
     /// Emits the kernel losses counted since the last report; false when
     /// `emit` wants no more.
-    fn report_losses(&mut self, emit: &mut impl FnMut(Captured) -> bool) -> bool {
+    async fn report_losses(&mut self, emit: &mut impl AsyncFnMut(Captured) -> bool) -> bool {
         let Ok(lost) = self.capture.lost_records() else { return true };
         let new = lost.wrapping_sub(self.lost_reported);
         self.lost_reported = lost;
-        new == 0 || emit(Captured::Lost(new))
+        new == 0 || emit(Captured::Lost(new)).await
     }
 }
 
@@ -260,15 +269,13 @@ enum Drained {
 }
 
 /// Decodes up to `limit` records queued in `ring`.
-fn drain(
+async fn drain(
     ring: &mut RingBuf<MapData>,
     decoder: &Decoder,
     interfaces: &Interfaces,
-    endpoints: &SharedEndpoints,
-    emit: &mut impl FnMut(Captured) -> bool,
+    emit: &mut impl AsyncFnMut(Captured) -> bool,
     limit: usize,
 ) -> Drained {
-    let endpoints = endpoints.current();
     for _ in 0..limit {
         let Some(item) = ring.next() else { return Drained::Emptied };
         let Some(record) = FlowRecord::parse(&item) else { continue };
@@ -283,11 +290,9 @@ fn drain(
             Some(Kind::Trace) => interfaces.lookup(record.ifindex),
             _ => None,
         };
-        let mut flow = decoder.decode(&record, interface);
-        if let (Some(source), Some(destination)) = (record.source(), record.destination()) {
-            endpoints.enrich_addrs(&mut flow, source, destination);
-        }
-        if !emit(Captured::Flow(Box::new(flow))) {
+        let flow = Box::new(decoder.decode(&record, interface));
+        let addresses = record.source().zip(record.destination());
+        if !emit(Captured::Flow(CapturedFlow { flow, addresses })).await {
             return Drained::Refused;
         }
     }

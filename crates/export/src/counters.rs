@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use crate::lost::LossCause;
 
-/// Counters of one sink. All counts only grow.
+/// Counters of one sink. The counts only grow; the gauges say where the
+/// sink's lines are now.
 #[derive(Debug)]
 pub struct SinkCounters {
     events_written: AtomicU64,
@@ -15,6 +16,16 @@ pub struct SinkCounters {
     lost: [AtomicU64; LossCause::ALL.len()],
     writing: AtomicBool,
     active: AtomicBool,
+    /// Lines handed to the writer thread, and lines it (or a full queue) is
+    /// done with: written or lost. Their difference is in the queue.
+    handed: AtomicU64,
+    settled: AtomicU64,
+    /// Lines in the pipeline's batch, not yet handed over. Stored, not
+    /// added to, on every line: a plain store costs the hot path nothing.
+    pending: AtomicU64,
+    /// Writer threads running for this sink: a retired sink's writer can
+    /// still be finishing while its successor starts.
+    writers: AtomicU64,
     /// Losses of every sink of a pipeline, this one's included: they outlive
     /// the sinks, which dynamic flow logs add and remove.
     totals: Option<Arc<LossTotals>>,
@@ -40,6 +51,10 @@ impl Default for SinkCounters {
             lost: Default::default(),
             writing: AtomicBool::new(true),
             active: AtomicBool::new(false),
+            handed: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            writers: AtomicU64::new(0),
             totals: None,
         }
     }
@@ -60,6 +75,11 @@ pub struct SinkStats {
     pub writing: bool,
     /// False when the exporter's `end` has passed (or it has stopped).
     pub active: bool,
+    /// Lines accepted and not yet written or counted lost: pending in the
+    /// pipeline, queued, or being written.
+    pub unwritten: u64,
+    /// True while a writer thread of this sink runs.
+    pub writing_thread: bool,
 }
 
 impl SinkStats {
@@ -96,6 +116,26 @@ impl SinkCounters {
         self.active.store(active, Relaxed);
     }
 
+    pub(crate) fn handed(&self, lines: u64) {
+        self.handed.fetch_add(lines, Relaxed);
+    }
+
+    pub(crate) fn settled(&self, lines: u64) {
+        self.settled.fetch_add(lines, Relaxed);
+    }
+
+    pub(crate) fn set_pending(&self, lines: u64) {
+        self.pending.store(lines, Relaxed);
+    }
+
+    pub(crate) fn writer_started(&self) {
+        self.writers.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn writer_ended(&self) {
+        self.writers.fetch_sub(1, Relaxed);
+    }
+
     /// A copy of the current values.
     pub fn snapshot(&self) -> SinkStats {
         SinkStats {
@@ -105,6 +145,13 @@ impl SinkCounters {
             lost: std::array::from_fn(|i| self.lost[i].load(Relaxed)),
             writing: self.writing.load(Relaxed),
             active: self.active.load(Relaxed),
+            // `settled` is read first: a batch settled between the two reads
+            // then counts as unwritten, never the other way round.
+            unwritten: {
+                let settled = self.settled.load(Relaxed);
+                self.handed.load(Relaxed).saturating_sub(settled) + self.pending.load(Relaxed)
+            },
+            writing_thread: self.writers.load(Relaxed) > 0,
         }
     }
 }

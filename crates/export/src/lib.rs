@@ -1,36 +1,46 @@
-//! Where flows go: sinks with rotation, and the exporters that filter, mask,
-//! aggregate and encode events for them.
+//! Where flows go: the pipeline that offers every event to its consumers,
+//! and the consumers that write Hubble export lines.
 //!
 //! ```text
-//! events ─▶ Pipeline ─┬─▶ Exporter (filters ▸ aggregation ▸ mask ▸ encode) ─▶ Sink thread ─▶ LineOutput
-//!                     └─▶ Exporter …                                       ─▶ Sink thread ─▶ LineOutput
+//! sources ─ Input ─▶ Pipeline ─┬─▶ Exporter "static" (filters ▸ aggregation ▸ mask ▸ encode) ─▶ Sink ─▶ writer thread ─▶ file / stdout
+//!                              ├─▶ DynamicFlowLogs ─┬─▶ Exporter "drops" ─▶ Sink ─▶ …
+//!                              │                    └─▶ Exporter …
+//!                              └─▶ (any other Consumer: the Hubble server's ring buffer)
 //! ```
 //!
-//! - [`spec`]: an exporter's settings, validated ([`spec::ExporterSpec`]).
-//! - [`exporter`]: a started exporter; [`pipeline`]: all of them, fed one event at a time.
-//! - [`sink`]: the bounded queue and writer thread of one exporter; [`writer`]:
-//!   what it writes to (stdout, or a size-rotated file).
+//! - [`pipeline`]: the pipeline and its input; [`consumer`]: the trait its
+//!   consumers implement; [`lines`]: encoding each event once per mask.
+//! - [`exporter`]: a JSON-line exporter, its settings ([`exporter::config`],
+//!   declared once for every front end through [`option`]) and aggregation.
 //! - [`dynamic`]: flow logs from a watched YAML file, changed while running.
-//! - [`aggregate`]: flow aggregation; [`lost`]: loss accounting and reports;
-//!   [`counters`]: what each sink did; [`registry`]: the current sinks, for
-//!   metrics and health checks.
+//! - [`sinks`]: where an exporter's lines go (a file, stdout) and the queue
+//!   and writer thread every sink has; [`writer`]: rotating files.
+//! - [`lost`]: loss accounting and reports; [`counters`]: what each sink
+//!   did; [`registry`]: the current sinks, for metrics, health checks and
+//!   the shutdown report; [`events`]: failures that log and count together.
 
 #![deny(missing_docs)]
 
-pub mod aggregate;
+pub mod consumer;
+pub mod context;
 pub mod counters;
-pub mod duration;
 pub mod dynamic;
+mod events;
 pub mod exporter;
+pub mod lines;
 pub mod lost;
+pub mod option;
 pub mod pipeline;
 pub mod registry;
-pub mod sink;
-pub mod spec;
+pub mod sinks;
 pub mod writer;
 
-pub use exporter::{Exporter, Origin};
-pub use pipeline::{Input, Pipeline};
+pub use consumer::Consumer;
+pub use context::ExportContext;
+pub use dynamic::DynamicFlowLogs;
+pub use exporter::Exporter;
+pub use exporter::config::{ExporterConfig, Origin};
+pub use exporter::spec::ExporterSpec;
+pub use pipeline::{Input, InputSender, Pipeline, input_channel};
 pub use registry::{SinkInfo, SinkRegistry};
-pub use sink::{SinkSettings, WhenFull};
-pub use spec::{ExporterOptions, ExporterSpec, SpecError, Target};
+pub use sinks::{SinkConfig, WhenFull, WriterDone};

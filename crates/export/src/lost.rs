@@ -72,15 +72,18 @@ struct Pending {
 }
 
 impl LossTally {
-    /// Records `count` events lost to `cause` at `at`.
-    pub fn record(&mut self, cause: LossCause, count: u64, at: SystemTime) {
+    /// Records `count` events lost to `cause` at `at`. Returns true when
+    /// they are the first of their cause since the last report.
+    pub fn record(&mut self, cause: LossCause, count: u64, at: SystemTime) -> bool {
         if count == 0 {
-            return;
+            return false;
         }
         let pending = &mut self.pending[cause as usize];
+        let first = pending.count == 0;
         pending.count += count;
         pending.first.get_or_insert(at);
         pending.last = Some(at);
+        first
     }
 
     /// True when some loss is waiting to be reported.

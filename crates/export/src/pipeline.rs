@@ -1,23 +1,21 @@
-//! The export pipeline: every event is offered to every exporter, and encoded
-//! once per distinct field mask however many exporters share it.
+//! The export pipeline: every event is offered to every consumer, and
+//! encoded once per distinct field mask however many consumers share it.
 //!
-//! One thread runs the pipeline ([`Pipeline::run`]); each exporter's sink
-//! writes on a thread of its own, so a slow disk delays only its own sink.
+//! One thread runs the pipeline ([`Pipeline::run`]); whatever may block (a
+//! file write) happens on the consumers' own threads, so a slow disk delays
+//! only its own sink. Sources of events (the capture, a replay's reader)
+//! feed the pipeline through a bounded channel of [`Input`]s, which they may
+//! send to from threads or from async tasks.
 
-use std::ops::{ControlFlow, Range};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use flowlog_filter::FieldMask;
 use flowlog_flow::ExportEvent;
-use flowlog_flow::json::encode_line;
 
-use crate::dynamic::reconcile::{Outcome, reconcile};
-use crate::dynamic::{Entry, ReloadStats};
-use crate::exporter::{Exporter, Verdict};
+use crate::consumer::Consumer;
+use crate::lines::Lines;
 use crate::lost::LossCause;
-use crate::sink::SinkSettings;
+use crate::sinks::WriterDone;
 
 /// The longest the pipeline sleeps without looking at its clocks.
 const IDLE_TICK: Duration = Duration::from_secs(1);
@@ -30,151 +28,83 @@ pub enum Input {
     /// An event to export.
     Event(Box<ExportEvent>),
     /// Events lost before the pipeline (e.g. in the kernel), reported by every sink.
-    Loss {
+    Lost {
         /// Why they were lost.
         cause: LossCause,
         /// How many.
         count: u64,
     },
-    /// A new dynamic flow log config, to apply between two events.
-    Reconfigure {
-        /// The config's entries, validated.
-        entries: Vec<Entry>,
-        /// A hash of the file they come from.
-        hash: u64,
-        /// Where to count what applying them did.
-        stats: Arc<ReloadStats>,
-    },
-    /// Stop now (e.g. on SIGTERM), without waiting for the senders to finish.
+    /// A consumer has control messages waiting on a channel of its own (a
+    /// new dynamic flow log config): tick now rather than at the next second.
+    Wake,
+    /// No more input: export what came before, then stop. Also what the
+    /// pipeline does when every sender is gone.
     Stop,
 }
 
-/// Exporters and the scratch space to encode for them.
+/// The sending end of a pipeline's input. Cloning makes another sender.
+pub type InputSender = flume::Sender<Input>;
+
+/// A bounded input channel for a pipeline: `capacity` inputs may wait.
+pub fn input_channel(capacity: usize) -> (InputSender, flume::Receiver<Input>) {
+    flume::bounded(capacity)
+}
+
+/// The consumers and the scratch space to encode for them.
 #[derive(Debug)]
 pub struct Pipeline {
-    exporters: Vec<Exporter>,
-    /// For each exporter, the index of its mask in `masks`.
-    mask_of: Vec<usize>,
-    /// The distinct field masks of all exporters.
-    masks: Vec<FieldMask>,
-    /// Lines encoded for the current event, one per mask, in `scratch`.
-    encoded: Vec<Option<Range<usize>>>,
-    scratch: Vec<u8>,
-    clock: SystemTime,
-    settings: SinkSettings,
+    consumers: Vec<Box<dyn Consumer>>,
+    lines: Lines,
 }
 
 impl Pipeline {
-    /// A pipeline feeding `exporters`, which were started with `settings`.
-    pub fn new(exporters: Vec<Exporter>, settings: SinkSettings) -> Self {
-        let mut pipeline = Self {
-            exporters,
-            mask_of: Vec::new(),
-            masks: Vec::new(),
-            encoded: Vec::new(),
-            scratch: Vec::with_capacity(4096),
-            clock: SystemTime::now(),
-            settings,
-        };
-        pipeline.index_masks();
-        pipeline
+    /// A pipeline feeding `consumers`, in this order.
+    pub fn new(consumers: Vec<Box<dyn Consumer>>) -> Self {
+        Self { consumers, lines: Lines::default() }
     }
 
-    /// Groups the exporters by field mask, so each mask encodes once per
-    /// event, and lists their sinks for metrics and health checks.
-    fn index_masks(&mut self) {
-        self.settings.sinks.publish(&self.exporters);
-        self.masks.clear();
-        self.mask_of = self
-            .exporters
-            .iter()
-            .map(|exporter| {
-                let mask = &exporter.spec().mask;
-                self.masks.iter().position(|m| m == mask).unwrap_or_else(|| {
-                    self.masks.push(mask.clone());
-                    self.masks.len() - 1
-                })
-            })
-            .collect();
-        self.encoded = vec![None; self.masks.len()];
-    }
-
-    /// The running exporters.
-    pub fn exporters(&self) -> &[Exporter] {
-        &self.exporters
-    }
-
-    /// Offers `event` to every exporter.
+    /// Offers `event` to every consumer.
     pub fn export(&mut self, event: &ExportEvent) {
-        self.scratch.clear();
-        self.encoded.fill(None);
-        for (exporter, &mask) in self.exporters.iter_mut().zip(&self.mask_of) {
-            if !matches!(exporter.offer(event, self.clock), Verdict::Write) {
-                continue;
+        let mut event = self.lines.start(event);
+        for consumer in &mut self.consumers {
+            consumer.consume(&mut event);
+        }
+    }
+
+    /// Tells every consumer that `count` events were lost to `cause` upstream.
+    pub fn lost(&mut self, cause: LossCause, count: u64) {
+        for consumer in &mut self.consumers {
+            consumer.lost(cause, count);
+        }
+    }
+
+    /// Ticks every consumer; returns when the pipeline next needs a tick.
+    pub fn tick(&mut self, now: Instant) -> Instant {
+        let mut next = now + IDLE_TICK;
+        for consumer in &mut self.consumers {
+            if let Some(due) = consumer.tick(now) {
+                next = next.min(due);
             }
-            let line = match &self.encoded[mask] {
-                Some(line) => line.clone(),
-                None => {
-                    let start = self.scratch.len();
-                    if let Err(error) = encode_line(event, self.masks[mask].selection(), &mut self.scratch) {
-                        tracing::warn!(exporter = %exporter.spec().name, %error, "cannot encode event");
-                        exporter.record_loss(LossCause::EncodeFailed, 1);
-                        continue;
-                    }
-                    let line = start..self.scratch.len();
-                    self.encoded[mask] = Some(line.clone());
-                    line
-                }
-            };
-            exporter.push(&self.scratch[line]);
         }
+        next
     }
 
-    /// Applies a dynamic flow log config to the dynamic exporters.
-    pub fn reconfigure(&mut self, entries: Vec<Entry>) -> Outcome {
-        let outcome = reconcile(&mut self.exporters, entries, &self.settings);
-        self.index_masks();
-        outcome
-    }
-
-    /// Tells every sink that `count` events were lost to `cause` upstream.
-    pub fn record_loss(&mut self, cause: LossCause, count: u64) {
-        for exporter in &mut self.exporters {
-            exporter.record_loss(cause, count);
-        }
-    }
-
-    /// Reads the clocks: closes aggregation windows that have ended and
-    /// expires exporters whose `end` has come.
-    pub fn tick(&mut self, now: Instant) {
-        self.clock = SystemTime::now();
-        for exporter in &mut self.exporters {
-            if exporter.window_end().is_some_and(|end| end <= now) {
-                exporter.drain_aggregates(now);
-            }
-            exporter.expire_if_ended(self.clock);
-        }
-    }
-
-    /// Hands every pending line to its sink's writer.
+    /// Hands every pending line to its writer.
     pub fn flush(&mut self) {
-        for exporter in &mut self.exporters {
-            exporter.flush();
+        for consumer in &mut self.consumers {
+            consumer.flush();
         }
     }
 
-    /// When the pipeline next needs to look at its clocks.
-    fn deadline(&self, now: Instant) -> Instant {
-        self.exporters.iter().filter_map(Exporter::window_end).fold(now + IDLE_TICK, Instant::min)
-    }
-
-    /// Exports everything `input` carries until every sender is gone or
-    /// [`Input::Stop`] arrives, then stops the exporters (writing what is
-    /// aggregated and pending).
-    pub fn run(mut self, input: &Receiver<Input>) {
+    /// Exports everything `input` carries until [`Input::Stop`] or until
+    /// every sender is gone, then stops the consumers and waits for their
+    /// writers to finish.
+    pub fn run(mut self, input: &flume::Receiver<Input>) {
+        // Before the first event: consumers apply what is waiting for them
+        // (the dynamic flow logs' first config).
+        let mut next_tick = self.tick(Instant::now());
         loop {
-            let now = Instant::now();
-            match input.recv_timeout(self.deadline(now).saturating_duration_since(now)) {
+            match input.recv_deadline(next_tick) {
                 Ok(first) => {
                     let stop = std::iter::once(first)
                         .chain(input.try_iter().take(EVENTS_PER_TICK))
@@ -183,38 +113,37 @@ impl Pipeline {
                         break;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(flume::RecvTimeoutError::Timeout) => {}
+                Err(flume::RecvTimeoutError::Disconnected) => break,
             }
-            self.tick(Instant::now());
+            next_tick = self.tick(Instant::now());
             if input.is_empty() {
                 // Input is idle: let the writers have what is pending, so a
                 // quiet stream's lines reach the files at once.
                 self.flush();
             }
         }
-        self.stop();
+        for writer in self.stop() {
+            writer.wait();
+        }
     }
 
     fn handle(&mut self, input: Input) -> ControlFlow<()> {
         match input {
             Input::Event(event) => self.export(&event),
-            Input::Loss { cause, count } => self.record_loss(cause, count),
-            Input::Reconfigure { entries, hash, stats } => {
-                let outcome = self.reconfigure(entries);
-                stats.applied(hash, &outcome);
+            Input::Lost { cause, count } => self.lost(cause, count),
+            Input::Wake => {
+                self.tick(Instant::now());
             }
             Input::Stop => return ControlFlow::Break(()),
         }
         ControlFlow::Continue(())
     }
 
-    /// Stops every exporter: aggregated and pending lines are written, loss
-    /// reports too, and files are flushed and closed.
-    pub fn stop(mut self) {
-        for exporter in std::mem::take(&mut self.exporters) {
-            exporter.stop();
-        }
-        self.settings.closing.wait_all();
+    /// Stops every consumer: aggregated and pending lines are handed to the
+    /// writers, which write them, report losses, and close their files.
+    /// Returns at once, with the writers still finishing.
+    pub fn stop(self) -> Vec<WriterDone> {
+        self.consumers.into_iter().flat_map(|consumer| consumer.stop()).collect()
     }
 }

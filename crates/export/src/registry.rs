@@ -1,23 +1,38 @@
 //! The sinks of a pipeline, listed for readers on other threads.
 //!
-//! Metrics and health checks need to know which sinks exist *now*: dynamic
-//! flow logs come and go with every reload. The pipeline publishes its
-//! exporters' sinks here whenever the set changes (start-up and each
-//! reconcile, never per event), and readers take a copy of the list when they
-//! are asked. Losses are also added up across all sinks, past and present, so
-//! that a total never goes down when a flow log is removed.
+//! Metrics, health checks and the shutdown report need to know which sinks
+//! exist *now*: dynamic flow logs come and go with every reload. Each
+//! exporter registers its sink when it starts and the registration ends
+//! with the exporter; readers take a copy of the list when they are asked.
+//! A retired sink stays listed for the shutdown report (not for metrics)
+//! while its writer still runs. Losses are also added up across all sinks,
+//! past and present, so that a total never goes down when a flow log is
+//! removed.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::counters::{LossTotals, SinkCounters};
-use crate::exporter::{Exporter, Origin};
+use crate::exporter::config::Origin;
 use crate::lost::LossCause;
 
-/// The current sinks of one pipeline and their losses ever. Cloning shares it.
+/// The sinks of one pipeline and their losses ever. Cloning shares it.
 #[derive(Debug, Clone, Default)]
 pub struct SinkRegistry {
-    current: Arc<RwLock<Vec<SinkInfo>>>,
+    entries: Arc<RwLock<Entries>>,
     lost: Arc<LossTotals>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    next_id: u64,
+    list: Vec<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    info: SinkInfo,
+    retired: bool,
 }
 
 /// One sink, as listed in a [`SinkRegistry`].
@@ -33,10 +48,33 @@ pub struct SinkInfo {
     pub counters: Arc<SinkCounters>,
 }
 
+/// A sink's place in the list, until [`retire`](Registration::retire)d.
+/// A stopped exporter's sink stays listed: the last scrape and the shutdown
+/// report still see it.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    registry: SinkRegistry,
+    id: u64,
+}
+
 impl SinkRegistry {
-    /// The sinks as the pipeline last published them, in exporter order.
+    /// The sinks of the running exporters, in the order they started.
     pub fn sinks(&self) -> Vec<SinkInfo> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries.list.iter().filter(|entry| !entry.retired).map(|entry| entry.info.clone()).collect()
+    }
+
+    /// Every sink with lines it has not written yet, retired sinks whose
+    /// writer still runs included, and how many: what a stop that cannot
+    /// wait any longer leaves behind.
+    pub fn unwritten(&self) -> Vec<(SinkInfo, u64)> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .list
+            .iter()
+            .map(|entry| (entry.info.clone(), entry.info.counters.snapshot().unwritten))
+            .filter(|(_, unwritten)| *unwritten > 0)
+            .collect()
     }
 
     /// Events lost to `cause` by every sink that was ever listed here,
@@ -50,18 +88,26 @@ impl SinkRegistry {
         Arc::new(SinkCounters::counting_into(Arc::clone(&self.lost)))
     }
 
-    /// Replaces the list with `exporters`' sinks.
-    pub(crate) fn publish(&self, exporters: &[Exporter]) {
-        let sinks = exporters
-            .iter()
-            .map(|exporter| SinkInfo {
-                name: exporter.spec().name.clone(),
-                origin: exporter.origin(),
-                target: exporter.spec().target.describe(),
-                counters: Arc::clone(exporter.counters()),
-            })
-            .collect();
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = sinks;
+    /// Lists a sink until the returned registration is dropped.
+    pub(crate) fn register(&self, info: SinkInfo) -> Registration {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        // Retired sinks whose writers have finished have nothing left to report.
+        entries.list.retain(|entry| !entry.retired || entry.info.counters.snapshot().writing_thread);
+        let id = entries.next_id;
+        entries.next_id += 1;
+        entries.list.push(Entry { id, info, retired: false });
+        Registration { registry: self.clone(), id }
+    }
+}
+
+impl Registration {
+    /// Takes the sink off the list of running sinks (its writer may still
+    /// be finishing, which the shutdown report still sees).
+    pub(crate) fn retire(self) {
+        let mut entries = self.registry.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.list.iter_mut().find(|entry| entry.id == self.id) {
+            entry.retired = true;
+        }
     }
 }
 
@@ -70,9 +116,10 @@ mod tests {
     use flowlog_flow::export_event::ResponseTypes;
     use flowlog_flow::{ExportEvent, Flow};
 
+    use crate::context::ExportContext;
     use crate::dynamic::config::parse;
-    use crate::pipeline::Pipeline;
-    use crate::sink::{SinkSettings, WhenFull};
+    use crate::dynamic::harness::FlowLogsHarness;
+    use crate::sinks::WhenFull;
 
     use super::*;
 
@@ -86,9 +133,9 @@ mod tests {
                 .collect();
             parse(&format!("flowLogs:\n{entries}"), None).entries
         };
-        let settings = SinkSettings::new("node", WhenFull::Wait);
-        let registry = settings.sinks.clone();
-        let mut pipeline = Pipeline::new(Vec::new(), settings);
+        let context = ExportContext::new("node", WhenFull::Wait);
+        let registry = context.sinks.clone();
+        let mut pipeline = FlowLogsHarness::new(&context);
         assert!(registry.sinks().is_empty());
 
         pipeline.reconfigure(yaml(&["a", "b"]));

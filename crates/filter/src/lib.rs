@@ -6,6 +6,8 @@
 //! - [`FieldMask`] validates field paths against the schema and compiles them
 //!   into the selection the line encoder writes.
 
+#![deny(missing_docs)]
+
 mod filters;
 mod mask;
 

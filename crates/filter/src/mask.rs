@@ -124,15 +124,9 @@ fn validate(flow: &MessageDescriptor, path: &str) -> Result<(), MaskError> {
 }
 
 fn unknown_field(message: &MessageDescriptor, name: &str) -> String {
-    let closest = message
-        .fields()
-        .map(|f| (strsim::jaro_winkler(&f.name().to_lowercase(), &name.to_lowercase()), f.name().to_owned()))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .filter(|(score, _)| *score > 0.8);
-    match closest {
-        Some((_, suggestion)) => {
-            format!("{} has no field `{name}` (did you mean `{suggestion}`?)", message.full_name())
-        }
+    let fields: Vec<String> = message.fields().map(|field| field.name().to_owned()).collect();
+    match flowlog_config::closest(name, fields.iter().map(String::as_str)) {
+        Some(suggestion) => format!("{} has no field `{name}` (did you mean `{suggestion}`?)", message.full_name()),
         None => format!("{} has no field `{name}`", message.full_name()),
     }
 }

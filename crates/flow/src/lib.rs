@@ -4,6 +4,8 @@
 //!   from `proto/`, a schema wire- and JSON-compatible with Cilium's.
 //! - [`json`] writes events as Hubble export lines, byte-identical to Cilium's
 //!   exporter; [`decode`] reads such lines back.
+//! - [`icmp`] names ICMPv4 and ICMPv6 types and codes as Hubble (gopacket)
+//!   spells them, for flow summaries and metric labels alike.
 //! - [`descriptors`] gives the schema at run time, for validating field paths
 //!   and parsing filters.
 
@@ -11,6 +13,7 @@
 
 pub mod decode;
 pub mod descriptors;
+pub mod icmp;
 pub mod json;
 pub mod synthetic;
 

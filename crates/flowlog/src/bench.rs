@@ -12,12 +12,11 @@ use std::process::Command as Process;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use flowlog_export::writer::RotationPolicy;
-use flowlog_export::{Exporter, ExporterOptions, ExporterSpec, Origin, Pipeline, SinkSettings, WhenFull};
+use flowlog_export::{Consumer, ExportContext, Exporter, ExporterConfig, Origin, Pipeline, WhenFull};
 use flowlog_filter::{parse_filters, split_paths};
 use flowlog_flow::synthetic::FlowGenerator;
 
-use crate::Failure;
+use crate::error::{Failure, RuntimeError};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -57,6 +56,18 @@ pub enum Scenario {
     Reload,
 }
 
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Unfiltered => "unfiltered",
+            Scenario::Filtered => "filtered",
+            Scenario::Masked => "masked",
+            Scenario::Mixed => "mixed",
+            Scenario::Reload => "reload",
+        }
+    }
+}
+
 const MASK: &str =
     "time source.namespace source.pod_name destination.namespace destination.pod_name l4 IP node_name is_reply verdict";
 
@@ -69,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     let temporary = args.dir.is_none();
     let dir =
         args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("flowlog-bench-{}", std::process::id())));
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::Runtime(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|error| RuntimeError::Start { what: "the benchmark's directory", error })?;
 
     let result = match scenarios.as_slice() {
         [Scenario::Reload] => crate::bench_reload::run(&dir),
@@ -90,14 +101,14 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
 
 /// Runs `scenario` in a child process and prints its table row.
 fn run_child(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), Failure> {
-    let exe = std::env::current_exe().map_err(|e| Failure::Runtime(e.to_string()))?;
-    let name = scenario.to_possible_value().expect("scenarios have names").get_name().to_owned();
+    let exe = std::env::current_exe().map_err(|error| RuntimeError::Start { what: "a benchmark scenario", error })?;
+    let name = scenario.name();
     let output = Process::new(exe)
         .args([
             "bench",
             "--child",
             "--scenario",
-            &name,
+            name,
             "--flows",
             &args.flows.to_string(),
             "--pool",
@@ -105,11 +116,12 @@ fn run_child(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), Fai
         ])
         .args(["--sinks", &args.sinks.to_string()])
         .arg("--dir")
-        .arg(dir.join(&name))
+        .arg(dir.join(name))
         .output()
-        .map_err(|e| Failure::Runtime(format!("cannot run the {name} scenario: {e}")))?;
+        .map_err(|error| RuntimeError::Start { what: "a benchmark scenario", error })?;
     if !output.status.success() {
-        return Err(Failure::Runtime(format!("scenario {name} failed: {}", String::from_utf8_lossy(&output.stderr))));
+        let detail = String::from_utf8_lossy(&output.stderr).into_owned();
+        return Err(RuntimeError::Bench { scenario: name, detail }.into());
     }
     print!("{}", String::from_utf8_lossy(&output.stdout));
     Ok(())
@@ -119,19 +131,21 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
     let mut generator = FlowGenerator::new(42, "kind-kind/kind-worker");
     let pool: Vec<_> = (0..args.pool.max(1)).map(|_| generator.next_event()).collect();
 
-    let settings = SinkSettings::new("kind-worker", WhenFull::Wait);
-    let sink_options: Vec<ExporterOptions> = match scenario {
+    let context = ExportContext::new("kind-worker", WhenFull::Wait);
+    let configs: Vec<ExporterConfig> = match scenario {
         Scenario::Mixed => (0..args.sinks.max(1)).map(|i| mixed_sink(i, dir)).collect(),
-        _ => vec![options(scenario, dir, "events")],
+        _ => vec![config(scenario, dir, "events")],
     };
-    let mut exporters = Vec::new();
-    for options in sink_options {
-        let spec = ExporterSpec::new(options)
-            .map_err(|errors| Failure::Config(errors.iter().map(ToString::to_string).collect()))?;
-        exporters.push(Exporter::start(spec, Origin::Dynamic, &settings).map_err(|e| Failure::Runtime(e.to_string()))?);
+    let mut exporters: Vec<Box<dyn Consumer>> = Vec::new();
+    let mut counters = Vec::new();
+    for config in configs {
+        let spec = config.validate().expect("benchmark exporters are valid");
+        let exporter = Exporter::start(spec, Origin::Dynamic, &context)
+            .map_err(|error| RuntimeError::Start { what: "an exporter", error })?;
+        counters.push(std::sync::Arc::clone(exporter.counters()));
+        exporters.push(Box::new(exporter));
     }
-    let counters: Vec<_> = exporters.iter().map(|e| std::sync::Arc::clone(e.counters())).collect();
-    let mut pipeline = Pipeline::new(exporters, settings);
+    let mut pipeline = Pipeline::new(exporters);
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -141,7 +155,9 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
             pipeline.tick(Instant::now());
         }
     }
-    pipeline.stop();
+    for writer in pipeline.stop() {
+        writer.wait();
+    }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
 
@@ -173,26 +189,26 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
 /// Every tenth sink keeps everything (like a static exporter), the next keeps
 /// drops, the next masks everything; the others each follow one namespace,
 /// half of them masked.
-fn mixed_sink(i: usize, dir: &Path) -> ExporterOptions {
+fn mixed_sink(i: usize, dir: &Path) -> ExporterConfig {
     const NAMESPACES: [&str; 5] = ["default", "shop", "payments", "monitoring", "kube-system"];
     let name = format!("sink{i:02}");
     match i % 10 {
-        0 => options(Scenario::Unfiltered, dir, &name),
-        1 => options(Scenario::Filtered, dir, &name),
-        2 => options(Scenario::Masked, dir, &name),
+        0 => config(Scenario::Unfiltered, dir, &name),
+        1 => config(Scenario::Filtered, dir, &name),
+        2 => config(Scenario::Masked, dir, &name),
         n => {
             let namespace = NAMESPACES[(i + n) % NAMESPACES.len()];
             let base = if n % 2 == 0 { Scenario::Masked } else { Scenario::Unfiltered };
-            ExporterOptions {
+            ExporterConfig {
                 allow: parse_filters(&format!(r#"{{"source_pod":["{namespace}/"]}}"#))
                     .expect("benchmark filters are valid"),
-                ..options(base, dir, &name)
+                ..config(base, dir, &name)
             }
         }
     }
 }
 
-fn options(scenario: Scenario, dir: &Path, name: &str) -> ExporterOptions {
+fn config(scenario: Scenario, dir: &Path, name: &str) -> ExporterConfig {
     let filters = |text| parse_filters(text).expect("benchmark filters are valid");
     let (allow, deny, mask) = match scenario {
         Scenario::Unfiltered => (Vec::new(), Vec::new(), Vec::new()),
@@ -201,15 +217,13 @@ fn options(scenario: Scenario, dir: &Path, name: &str) -> ExporterOptions {
         }
         Scenario::Masked | Scenario::Mixed | Scenario::Reload => (Vec::new(), Vec::new(), split_paths(MASK)),
     };
-    ExporterOptions {
-        name: name.to_owned(),
-        file_path: dir.join(format!("{name}.log")).display().to_string(),
-        rotation: RotationPolicy { max_size_bytes: 10 << 20, max_backups: 5, ..RotationPolicy::default() },
-        allow,
-        deny,
-        field_mask: mask,
-        ..ExporterOptions::default()
-    }
+    let mut config = ExporterConfig::new(name, Origin::Dynamic);
+    config.file_path = dir.join(format!("{name}.log")).display().to_string();
+    // 10 MiB files, 5 backups: the dynamic defaults.
+    config.allow = allow;
+    config.deny = deny;
+    config.field_mask = mask;
+    config
 }
 
 /// User plus system CPU time of this process, all threads.

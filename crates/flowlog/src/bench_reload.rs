@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use flowlog_export::dynamic::{ReloadStats, Reloader, Watcher};
-use flowlog_export::{Input, Pipeline, SinkSettings, WhenFull};
+use flowlog_config::Watcher;
+use flowlog_export::dynamic::{ReloadStats, Reloader};
+use flowlog_export::{DynamicFlowLogs, ExportContext, Input, Pipeline, WhenFull, input_channel};
 use flowlog_flow::synthetic::FlowGenerator;
 
-use crate::Failure;
+use crate::error::{Failure, RuntimeError};
 
 /// Changes measured.
 const ROUNDS: usize = 50;
@@ -24,22 +25,24 @@ const STEADY_LOGS: usize = 9;
 const FLOWS_PER_TICK: usize = 1000;
 
 pub fn run(dir: &Path) -> Result<(), Failure> {
-    let runtime = |e: std::io::Error| Failure::Runtime(e.to_string());
+    let failed = |error| RuntimeError::Start { what: "the reload benchmark", error };
     let out = dir.join("out");
-    std::fs::create_dir_all(&out).map_err(runtime)?;
+    std::fs::create_dir_all(&out).map_err(failed)?;
     let config = dir.join("flowlogs.yaml");
-    write_config(&config, &out, 1).map_err(runtime)?;
+    write_config(&config, &out, 1).map_err(failed)?;
 
+    // As the agent runs it: the watcher and the reloader on a tokio runtime,
+    // the pipeline on a thread of its own.
+    let runtime = tokio::runtime::Runtime::new().map_err(failed)?;
+    let _on_runtime = runtime.enter();
     let stats = Arc::new(ReloadStats::default());
-    let mut pipeline = Pipeline::new(Vec::new(), SinkSettings::new("kind-worker", WhenFull::Drop));
-    let mut reloader = Reloader::new(config.clone(), None, Arc::clone(&stats));
-    let (hash, entries) = reloader.initial_entries();
-    stats.applied(hash, &pipeline.reconfigure(entries));
-
-    let (sender, receiver) = crossbeam_channel::bounded(4096);
-    let updates = sender.clone();
-    let _watcher = Watcher::start(&config, crate::CONFIG_POLL, move |trigger| reloader.reload(trigger, &updates))
-        .map_err(runtime)?;
+    let context = ExportContext::new("kind-worker", WhenFull::Drop);
+    let (flow_logs, updates) = DynamicFlowLogs::new(&context, Arc::clone(&stats));
+    let watcher = Watcher::start(&config, flowlog_config::POLL);
+    let reloader = Reloader::new(config.clone(), None, Arc::clone(&stats), updates);
+    let pipeline = Pipeline::new(vec![Box::new(flow_logs)]);
+    let (sender, receiver) = input_channel(4096);
+    runtime.spawn(reloader.run(watcher, sender.clone()));
     let running = Arc::new(AtomicBool::new(true));
     let feeder = {
         let running = Arc::clone(&running);
@@ -64,7 +67,7 @@ pub fn run(dir: &Path) -> Result<(), Failure> {
         std::thread::sleep(Duration::from_millis(200));
         let before = stats.snapshot().added;
         let written = Instant::now();
-        write_config(&config, &out, round).map_err(runtime)?;
+        write_config(&config, &out, round).map_err(failed)?;
         while stats.snapshot().added == before && written.elapsed() < GIVE_UP {
             std::thread::sleep(Duration::from_micros(200));
         }

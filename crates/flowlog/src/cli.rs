@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use flowlog_capture_ebpf::interfaces::InterfacePattern;
 use flowlog_capture_ebpf::{Aggregation, DEFAULT_RING_BUFFER_BYTES, TcMode};
+use flowlog_export::exporter::config::OPTIONS;
+use flowlog_export::option::{ExportOption, Flag, FlagKind};
 
 /// Hubble-compatible network flow logs, without Cilium.
 #[derive(Debug, Parser)]
@@ -70,6 +72,17 @@ pub struct RunArgs {
     pub common: CommonArgs,
 }
 
+impl Command {
+    /// The options of a command that exports.
+    pub fn common(&self) -> Option<&CommonArgs> {
+        match self {
+            Command::Run(args) => Some(&args.common),
+            Command::Replay(args) => Some(&args.common),
+            Command::Check(_) | Command::Generate(_) | Command::Bench(_) => None,
+        }
+    }
+}
+
 /// What to capture, and how much of it.
 #[derive(Debug, Args)]
 pub struct CaptureArgs {
@@ -120,20 +133,31 @@ pub struct CaptureArgs {
     pub endpoints_file: Option<PathBuf>,
 }
 
-fn parse_aggregation(text: &str) -> Result<Aggregation, String> {
+/// A value that is none of an option's choices.
+#[derive(Debug, thiserror::Error)]
+#[error("{value:?} is not {what}: use {choices}")]
+pub struct NotAChoice {
+    value: String,
+    what: &'static str,
+    choices: &'static str,
+}
+
+fn parse_aggregation(text: &str) -> Result<Aggregation, NotAChoice> {
     match text.to_ascii_lowercase().as_str() {
         "none" | "disabled" => Ok(Aggregation::None),
         "medium" => Ok(Aggregation::Medium),
         "maximum" => Ok(Aggregation::Maximum),
-        _ => Err(format!("{text:?} is not an aggregation level: use none, medium or maximum")),
+        _ => {
+            Err(NotAChoice { value: text.to_owned(), what: "an aggregation level", choices: "none, medium or maximum" })
+        }
     }
 }
 
-fn parse_tc_mode(text: &str) -> Result<TcMode, String> {
+fn parse_tc_mode(text: &str) -> Result<TcMode, NotAChoice> {
     match text.to_ascii_lowercase().as_str() {
         "auto" => Ok(TcMode::Auto),
         "netlink" => Ok(TcMode::Netlink),
-        _ => Err(format!("{text:?} is not a tc mode: use auto or netlink")),
+        _ => Err(NotAChoice { value: text.to_owned(), what: "a tc mode", choices: "auto or netlink" }),
     }
 }
 
@@ -160,8 +184,27 @@ pub struct CommonArgs {
     /// 0 picks a free port, which is logged. Unset or empty: no endpoint.
     #[arg(long, alias = "hubble-metrics-server", value_parser = parse_metrics_address, value_name = "ADDRESS")]
     pub metrics_address: Option<MetricsAddress>,
+    /// On SIGTERM or SIGINT, how long to keep writing what is pending before
+    /// exiting anyway, naming each exporter and the lines it could not
+    /// write. A second signal exits at once. Kubernetes waits 30 s by
+    /// default before it kills a pod.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub shutdown_grace_period: Duration,
     #[command(flatten)]
     pub export: StaticExportArgs,
+}
+
+impl CommonArgs {
+    /// The node name from the options, else the host name.
+    pub fn node_name(&self) -> String {
+        self.node_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name)
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 /// Where `--metrics-address` serves; `None` when it was given empty, which
@@ -169,7 +212,7 @@ pub struct CommonArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct MetricsAddress(pub Option<SocketAddr>);
 
-fn parse_metrics_address(text: &str) -> Result<MetricsAddress, String> {
+fn parse_metrics_address(text: &str) -> Result<MetricsAddress, flowlog_metrics::AddressError> {
     flowlog_metrics::parse_listen_address(text).map(MetricsAddress)
 }
 
@@ -188,54 +231,76 @@ pub struct CheckArgs {
     pub endpoints_file: Option<PathBuf>,
 }
 
-/// The static exporter, configured as Cilium's agent configures its own.
-#[derive(Debug, Args)]
+/// The static exporter's flags: one for each exporter setting that has one
+/// (`flowlog_export::exporter::config::OPTIONS`), named after Cilium's
+/// `hubble-export-*` options and taking those names as aliases. They are
+/// generated from the settings' table, so a setting added there is a flag,
+/// a `--config` key and a dynamic flow log key at once.
+#[derive(Debug, Default)]
 pub struct StaticExportArgs {
-    /// Where the static exporter writes: a file, or `stdout`. Unset: no static exporter.
-    #[arg(long, alias = "hubble-export-file-path", value_name = "PATH")]
-    pub export_file_path: Option<String>,
-    /// Rotate the file when it would grow past this many MiB; 0 means 100.
-    #[arg(long, alias = "hubble-export-file-max-size-mb", default_value_t = 10, value_name = "MB")]
-    pub export_file_max_size_mb: u64,
-    /// Rotated files to keep; 0 keeps them all.
-    #[arg(long, alias = "hubble-export-file-max-backups", default_value_t = 5, value_name = "N")]
-    pub export_file_max_backups: usize,
-    /// Gzip rotated files.
-    #[arg(
-        long,
-        alias = "hubble-export-file-compress",
-        num_args = 0..=1,
-        require_equals = true,
-        default_value_t = false,
-        default_missing_value = "true",
-        value_name = "BOOL"
-    )]
-    pub export_file_compress: bool,
-    /// Export only events matching one of these FlowFilters: JSON objects
-    /// separated by spaces (Cilium's form), by commas, or in a JSON array.
-    #[arg(long, alias = "hubble-export-allowlist", default_value = "", value_name = "FILTERS")]
-    pub export_allowlist: String,
-    /// Leave out events matching any of these FlowFilters (same forms as the allowlist).
-    #[arg(long, alias = "hubble-export-denylist", default_value = "", value_name = "FILTERS")]
-    pub export_denylist: String,
-    /// Keep only these flow fields: proto field paths separated by spaces or
-    /// commas (`time source.namespace l4`). Empty keeps whole flows.
-    #[arg(long, alias = "hubble-export-fieldmask", default_value = "", value_name = "PATHS")]
-    pub export_fieldmask: String,
-    /// Aggregate flows on these fields (same syntax as the field mask).
-    #[arg(long, alias = "hubble-export-fieldaggregate", default_value = "", value_name = "PATHS")]
-    pub export_fieldaggregate: String,
-    /// The aggregation window, e.g. `30s`; 0 disables aggregation.
-    #[arg(
-        long,
-        alias = "hubble-export-aggregation-interval",
-        default_value = "0s",
-        value_parser = parse_duration,
-        value_name = "DURATION"
-    )]
-    pub export_aggregation_interval: Duration,
+    /// Each flag the command line (or its default) gave, with its value.
+    pub values: Vec<(&'static ExportOption, String)>,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    flowlog_export::duration::parse_go_duration(text)
+/// The exporter settings that are flags.
+fn static_flags() -> impl Iterator<Item = (&'static ExportOption, &'static Flag)> {
+    OPTIONS.iter().filter_map(|option| option.flag.as_ref().map(|flag| (*option, flag)))
+}
+
+impl clap::Args for StaticExportArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        static_flags().fold(command, |command, (_, flag)| {
+            let mut arg = clap::Arg::new(flag.long)
+                .long(flag.long)
+                .alias(flag.cilium)
+                .help(flag.help)
+                .value_name(flag.value_name);
+            if let Some(default) = flag.default {
+                arg = arg.default_value(default);
+            }
+            arg = match flag.kind {
+                FlagKind::Text => arg,
+                FlagKind::Count => arg.value_parser(clap::value_parser!(u64)),
+                FlagKind::Bool => arg
+                    .num_args(0..=1)
+                    .require_equals(true)
+                    .default_missing_value("true")
+                    .value_parser(clap::builder::BoolValueParser::new()),
+                FlagKind::Duration => arg.value_parser(|text: &str| parse_duration(text).map(|_| text.to_owned())),
+            };
+            command.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl clap::FromArgMatches for StaticExportArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = Self::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.values = static_flags()
+            .filter_map(|(option, flag)| {
+                // The checked value of a typed flag, as text again: the
+                // settings' own readers take it from there.
+                let value = match flag.kind {
+                    FlagKind::Count => matches.get_one::<u64>(flag.long).map(u64::to_string),
+                    FlagKind::Bool => matches.get_one::<bool>(flag.long).map(bool::to_string),
+                    FlagKind::Text | FlagKind::Duration => matches.get_one::<String>(flag.long).cloned(),
+                };
+                value.map(|value| (option, value))
+            })
+            .collect();
+        Ok(())
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, flowlog_config::DurationError> {
+    flowlog_config::parse_go_duration(text)
 }

@@ -31,13 +31,19 @@ pub enum ConfigFileError {
         /// What reading reported.
         source: std::io::Error,
     },
-    /// The file is not a YAML map of options.
-    #[error("config file {path} is not a YAML map of options: {reason}")]
-    NotAMap {
+    /// The file is not YAML.
+    #[error("config file {path} is not a YAML map of options: {error}")]
+    NotYaml {
         /// The file.
         path: String,
         /// What the YAML parser reported.
-        reason: String,
+        error: serde_yaml_ng::Error,
+    },
+    /// The file is YAML, but not a map.
+    #[error("config file {path} is not a YAML map of options: the top level is not a map")]
+    NotAMap {
+        /// The file.
+        path: String,
     },
     /// A key no command knows.
     #[error("config file {path}: unknown key {key:?}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
@@ -67,8 +73,8 @@ pub fn arguments(path: &Path, cli: &clap::Command, command: &str) -> Result<Vec<
     let map = match serde_yaml_ng::from_str::<Value>(&text) {
         Ok(Value::Mapping(map)) => map,
         Ok(Value::Null) => return Ok(Vec::new()),
-        Ok(_) => return Err(ConfigFileError::NotAMap { path: shown, reason: "the top level is not a map".into() }),
-        Err(e) => return Err(ConfigFileError::NotAMap { path: shown, reason: e.to_string() }),
+        Ok(_) => return Err(ConfigFileError::NotAMap { path: shown }),
+        Err(error) => return Err(ConfigFileError::NotYaml { path: shown, error }),
     };
 
     let target = cli.find_subcommand(command).expect("the command being run is defined");
@@ -119,12 +125,8 @@ fn preferred_keys(cli: &clap::Command) -> Vec<String> {
 }
 
 fn unknown_key(path: &str, key: &str, cli: &clap::Command) -> ConfigFileError {
-    let suggestion = preferred_keys(cli)
-        .into_iter()
-        .map(|known| (strsim::jaro_winkler(key, &known), known))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, known)| known);
+    let known = preferred_keys(cli);
+    let suggestion = flowlog_config::closest(key, known.iter().map(String::as_str)).map(str::to_owned);
     ConfigFileError::UnknownKey { path: path.to_owned(), key: key.to_owned(), suggestion }
 }
 

@@ -1,69 +1,91 @@
-//! What every exporting command starts before it reads anything: the static
-//! exporter, the pipeline and its input queue, the metrics endpoint, and the
-//! dynamic flow logs with their watcher. Any bad option or busy port fails
-//! here, before the command touches its input (or the kernel).
+//! What every exporting command feeds its events to: the static exporter
+//! and the dynamic flow logs. Any bad option fails here, before the
+//! command touches its input or the kernel.
 
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
-use flowlog_export::dynamic::{ReloadStats, Reloader, Watcher};
-use flowlog_export::{Exporter, Input, Origin, Pipeline, SinkSettings, WhenFull};
+use flowlog_config::Watcher;
+use flowlog_export::dynamic::{ReloadStats, Reloader};
+use flowlog_export::option::OptionError;
+use flowlog_export::{
+    Consumer, DynamicFlowLogs, ExportContext, Exporter, ExporterConfig, ExporterSpec, Origin, WhenFull,
+};
+use serde_yaml_ng::Value;
 
-use crate::Failure;
-use crate::cli::CommonArgs;
-use crate::metrics::Endpoint;
+use crate::cli::{CommonArgs, StaticExportArgs};
+use crate::error::{ConfigError, Failure, RuntimeError};
 
-/// The running exporters and the ends of their input queue.
+/// The pipeline's consumers, built, and what keeps the dynamic ones current.
 #[derive(Debug)]
 pub struct Exporters {
-    /// Run it on the calling thread: it returns after [`Input::Stop`].
-    pub pipeline: Pipeline,
-    /// Where events go in; clone it for each producer.
-    pub sender: Sender<Input>,
-    /// What [`Pipeline::run`] reads.
-    pub receiver: Receiver<Input>,
-    /// The `--metrics-address` endpoint, when set.
-    pub metrics: Option<Endpoint>,
-    /// Watches `--flowlogs-config-path`, when set.
-    pub flowlogs: Option<Watcher>,
+    /// The static exporter and the dynamic flow logs, in that order.
+    pub consumers: Vec<Box<dyn Consumer>>,
+    /// What they share: their sinks are listed in `context.sinks`.
+    pub context: ExportContext,
+    /// What the dynamic flow logs' reloads did, when there are any.
+    pub reloads: Option<Arc<ReloadStats>>,
+    /// The dynamic flow log file's reader and watcher, to run once the
+    /// pipeline's input exists.
+    pub reloader: Option<(Reloader, Watcher)>,
 }
 
-/// Starts the exporters `common` asks for, reporting losses as `node_name`;
-/// `queue` events may wait for the pipeline, and `when_full` says what a
-/// sink that cannot keep up does.
-pub fn start(common: &CommonArgs, node_name: &str, when_full: WhenFull, queue: usize) -> Result<Exporters, Failure> {
-    let static_spec = crate::static_exporter::spec(&common.export).map_err(Failure::Config)?;
+/// Builds the exporters `common` asks for, reporting losses as
+/// `node_name`; `when_full` says what a sink that cannot keep up does.
+/// The dynamic flow log file is read here, and watched from now on.
+pub fn build(common: &CommonArgs, node_name: &str, when_full: WhenFull) -> Result<Exporters, Failure> {
+    let static_spec = static_spec(&common.export).map_err(Failure::Config)?;
     if static_spec.is_none() && common.flowlogs_config_path.is_none() {
-        return Err(Failure::Config(vec![
-            "nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, or both".into(),
-        ]));
+        return Err(ConfigError::NothingToExport.into());
     }
-    let settings = SinkSettings::new(node_name, when_full);
-    let reserved_path = static_spec.as_ref().map(|spec| spec.target.describe());
-    let static_exporter = static_spec
-        .map(|spec| Exporter::start(spec, Origin::Static, &settings))
-        .transpose()
-        .map_err(|e| Failure::Runtime(format!("cannot start the static exporter: {e}")))?;
-    let sinks = settings.sinks.clone();
-    let mut pipeline = Pipeline::new(static_exporter.into_iter().collect(), settings);
-    let (sender, receiver) = crossbeam_channel::bounded(queue);
-    let reload_stats = common.flowlogs_config_path.as_ref().map(|_| Arc::new(ReloadStats::default()));
-    let metrics = crate::metrics::serve(common, &sinks, reload_stats.as_ref())?;
-
-    let flowlogs = match (&common.flowlogs_config_path, reload_stats) {
-        (Some(path), Some(stats)) => {
-            let mut reloader = Reloader::new(path.clone(), reserved_path, Arc::clone(&stats));
-            let (hash, entries) = reloader.initial_entries();
-            stats.applied(hash, &pipeline.reconfigure(entries));
-            let updates = sender.clone();
-            let watcher = Watcher::start(path, crate::CONFIG_POLL, move |trigger| reloader.reload(trigger, &updates))
-                .map_err(|e| Failure::Runtime(format!("cannot watch {}: {e}", path.display())))?;
-            // A change made between the first read and the start of watching
-            // raised no event: read once more now that changes are seen.
-            watcher.request();
-            Some(watcher)
+    let context = ExportContext::new(node_name, when_full);
+    let reserved_path = static_spec.as_ref().map(|spec| spec.sink.describe());
+    let mut consumers: Vec<Box<dyn Consumer>> = Vec::new();
+    if let Some(spec) = static_spec {
+        let exporter = Exporter::start(spec, Origin::Static, &context)
+            .map_err(|error| RuntimeError::Start { what: "the static exporter", error })?;
+        consumers.push(Box::new(exporter));
+    }
+    let (reloads, reloader) = match &common.flowlogs_config_path {
+        Some(path) => {
+            let stats = Arc::new(ReloadStats::default());
+            let (flow_logs, updates) = DynamicFlowLogs::new(&context, Arc::clone(&stats));
+            consumers.push(Box::new(flow_logs));
+            // Watching first, so a change made while the file is read
+            // for the first time is seen.
+            let watcher = Watcher::start(path, flowlog_config::POLL);
+            let reloader = Reloader::new(path.clone(), reserved_path, Arc::clone(&stats), updates);
+            (Some(stats), Some((reloader, watcher)))
         }
-        _ => None,
+        None => (None, None),
     };
-    Ok(Exporters { pipeline, sender, receiver, metrics, flowlogs })
+    Ok(Exporters { consumers, context, reloads, reloader })
+}
+
+/// The static exporter's spec, or `None` when no file path is set. Every
+/// problem is reported at once, each naming its flag.
+pub fn static_spec(args: &StaticExportArgs) -> Result<Option<ExporterSpec>, Vec<ConfigError>> {
+    let mut config = ExporterConfig::new("static", Origin::Static);
+    let mut errors: Vec<ConfigError> = Vec::new();
+    for (option, value) in &args.values {
+        if let Err(error) = config.set(option, &Value::String(value.clone())) {
+            errors.push(flag_error(error));
+        }
+    }
+    if config.file_path.trim().is_empty() {
+        return Ok(None);
+    }
+    match config.validate() {
+        Ok(spec) if errors.is_empty() => Ok(Some(spec)),
+        Ok(_) => Err(errors),
+        Err(spec_errors) => {
+            errors.extend(spec_errors.into_iter().map(flag_error));
+            Err(errors)
+        }
+    }
+}
+
+/// A setting's error, naming its flag.
+fn flag_error(error: OptionError) -> ConfigError {
+    let flag = error.option.flag.as_ref().map_or(error.option.key, |flag| flag.long);
+    ConfigError::StaticExporter { flag, error }
 }

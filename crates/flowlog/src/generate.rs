@@ -8,7 +8,7 @@ use clap::Args;
 use flowlog_flow::json::encode_line;
 use flowlog_flow::synthetic::FlowGenerator;
 
-use crate::Failure;
+use crate::error::{Failure, RuntimeError};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -36,10 +36,11 @@ pub fn run(args: &GenerateArgs) -> Result<(), Failure> {
             if error.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(());
             }
-            return Err(Failure::Runtime(format!("cannot write to stdout: {error}")));
+            return Err(RuntimeError::Stdout(error).into());
         }
     }
-    out.flush().or_else(|e| {
-        if e.kind() == std::io::ErrorKind::BrokenPipe { Ok(()) } else { Err(Failure::Runtime(e.to_string())) }
-    })
+    match out.flush() {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(RuntimeError::Stdout(error).into()),
+        _ => Ok(()),
+    }
 }

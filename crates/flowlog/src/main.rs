@@ -1,74 +1,128 @@
 //! `flowlog`: Hubble-compatible network flow logs for any Linux node.
 //!
-//! The lifecycle, in order: read the command line (and the `--config` file it
-//! names) without side effects, set up logging, then run the command, which
-//! builds its exporters, runs until its input ends or a signal arrives, and
-//! drains and closes everything before returning.
+//! The lifecycle, in order: read the command line (and the `--config` file
+//! it names) without side effects; set up logging; for `run` and `replay`,
+//! take over the signals, build everything (the exporters, the metrics
+//! endpoint, the source of events), start the pipeline and the source, wait
+//! for the input to end or a signal, and drain within the grace period.
 
 mod bench;
 mod bench_reload;
 mod check;
 mod cli;
 mod config_file;
+mod error;
 mod exporters;
-mod follow;
 mod generate;
+mod logging;
 mod metrics;
-mod replay;
-mod run;
+mod shutdown;
 mod signals;
-mod static_exporter;
+mod source;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches};
+use flowlog_export::{Input, Pipeline, input_channel};
+use tokio::sync::{oneshot, watch};
 
 use crate::cli::{Cli, Command, CommonArgs};
-
-/// How often the dynamic flow log file is read even when no change was seen:
-/// the safety net for filesystems without inotify.
-pub const CONFIG_POLL: Duration = Duration::from_secs(30);
-
-/// Why a command failed, and how the process exits.
-#[derive(Debug)]
-pub enum Failure {
-    /// Options that cannot work; nothing was started. Exit code 2.
-    Config(Vec<String>),
-    /// Something failed while running. Exit code 1.
-    Runtime(String),
-    /// What was checked is invalid; the problems were printed. Exit code 1.
-    Invalid(String),
-}
+use crate::error::{Failure, RuntimeError};
+use crate::shutdown::Shutdown;
+use crate::source::SourceArgs;
 
 fn main() -> ExitCode {
     let cli = match parse_command_line(std::env::args_os().collect()) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    init_logging(&cli.log);
-
+    logging::init(&cli.log);
     let result = match &cli.command {
-        Command::Run(args) => run::run(args),
-        Command::Replay(args) => replay::run(args),
+        Command::Run(args) => agent(&args.common, SourceArgs::Capture(&args.capture)),
+        Command::Replay(args) => agent(&args.common, SourceArgs::Replay(args)),
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Config(errors)) => {
-            for error in errors {
-                eprintln!("flowlog: {error}");
-            }
-            ExitCode::from(2)
-        }
-        Err(Failure::Runtime(error) | Failure::Invalid(error)) => {
-            eprintln!("flowlog: {error}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.exit(),
     }
+}
+
+/// `run` and `replay`: the agent, on one tokio runtime for its async edges
+/// (signals, the capture's file descriptors, watchers, the metrics
+/// endpoint), with the pipeline and the file writers on threads of their own.
+fn agent(common: &CommonArgs, source: SourceArgs<'_>) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("flowlog-runtime")
+        .build()
+        .map_err(|error| RuntimeError::Start { what: "the tokio runtime", error })?;
+    let result = runtime.block_on(lifecycle(common, source));
+    // What still runs (a reader waiting for input that never comes, a writer
+    // stuck on its file) has been reported, and ends with the process.
+    runtime.shutdown_background();
+    result
+}
+
+async fn lifecycle(common: &CommonArgs, wanted: SourceArgs<'_>) -> Result<(), Failure> {
+    // Signals first: from here on none of them takes its default action.
+    let (stops, hangups) = signals::install()?;
+    let node_name = common.node_name();
+
+    // Build everything before starting anything; a bad option or a busy
+    // port fails here, before the source touches its input or the kernel.
+    let exporters = exporters::build(common, &node_name, wanted.when_full())?;
+    let endpoint = metrics::serve(common, &exporters)?;
+    let (source, mut reloads) = wanted.build(&node_name, endpoint.as_ref().map(|endpoint| endpoint.metrics.clone()))?;
+
+    // Start: the pipeline on its thread, the config watchers, the source.
+    let (input, received) = input_channel(wanted.queue());
+    if let Some((reloader, watcher)) = exporters.reloader {
+        reloads.push(watcher.requester());
+        tokio::spawn(reloader.run(watcher, input.clone()));
+    }
+    hangups.forward(reloads);
+    let sinks = exporters.context.sinks.clone();
+    let pipeline = start_pipeline(Pipeline::new(exporters.consumers), received)?;
+    let (stop_source, stopping) = watch::channel(false);
+    tracing::info!("{}; SIGINT or SIGTERM stops", source.activity());
+
+    // Wait for the input to end or a signal; then drain, within the grace
+    // period once a signal has come.
+    let mut shutdown = Shutdown::new(stops, common.shutdown_grace_period, stop_source);
+    let ended = shutdown.wait(source.run(input.clone(), stopping)).await;
+    let drained = match &ended {
+        Some(_) => shutdown
+            .wait(async {
+                let _ = input.send_async(Input::Stop).await;
+                let _ = pipeline.await;
+            })
+            .await
+            .is_some(),
+        None => false,
+    };
+    if let Some(endpoint) = endpoint {
+        endpoint.server.stop().await;
+    }
+    shutdown::report_unwritten(&sinks, drained)?;
+    ended.unwrap_or(Ok(()))
+}
+
+/// Runs `pipeline` on a thread of its own until its input stops and its
+/// writers are done, which the returned receiver tells.
+fn start_pipeline(pipeline: Pipeline, input: flume::Receiver<Input>) -> Result<oneshot::Receiver<()>, Failure> {
+    let (done, finished) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("pipeline".into())
+        .spawn(move || {
+            pipeline.run(&input);
+            let _ = done.send(());
+        })
+        .map_err(|error| RuntimeError::Start { what: "the pipeline thread", error })?;
+    Ok(finished)
 }
 
 /// Parses the command line; options from a `--config` file go before the
@@ -76,7 +130,7 @@ fn main() -> ExitCode {
 fn parse_command_line(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     let command = Cli::command();
     let first = Cli::from_arg_matches(&command.clone().try_get_matches_from(&args)?)?;
-    let (Some(config), Some(name)) = (common_args(&first).and_then(|c| c.config.as_ref()), subcommand_name(&args))
+    let (Some(config), Some(name)) = (first.command.common().and_then(|c| c.config.as_ref()), subcommand_name(&args))
     else {
         return Ok(first);
     };
@@ -92,35 +146,4 @@ fn parse_command_line(args: Vec<OsString>) -> Result<Cli, clap::Error> {
 fn subcommand_name(args: &[OsString]) -> Option<String> {
     let command = Cli::command();
     args.iter().skip(1).filter_map(|a| a.to_str()).find(|a| command.find_subcommand(a).is_some()).map(str::to_owned)
-}
-
-fn common_args(cli: &Cli) -> Option<&CommonArgs> {
-    match &cli.command {
-        Command::Run(args) => Some(&args.common),
-        Command::Replay(args) => Some(&args.common),
-        Command::Check(_) | Command::Generate(_) | Command::Bench(_) => None,
-    }
-}
-
-fn init_logging(log: &cli::LogArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.log_level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if log.log_format == "json" {
-        logs.json().init();
-    } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
-    }
-}
-
-/// The node name from the options, else the host name.
-pub fn node_name(common: &CommonArgs) -> String {
-    common.node_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(host_name)
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned())
 }

@@ -6,101 +6,36 @@
 //! - a type with named codes: `Name(Code)` (`DestinationUnreachable(Port)`);
 //! - a code the type does not use or name: `Name(Code: 7)`;
 //! - a type gopacket does not name: `type(code)` (`130(0)` for an MLD query).
+//!
+//! The names themselves are [`flowlog_flow::icmp`]'s, the table the capture's
+//! flow summaries use too; this module only puts them together into labels.
 
 use std::borrow::Cow;
 
+use flowlog_flow::icmp::{IcmpType, icmpv4, icmpv6};
+
 /// The label for an ICMPv4 type and code.
 pub fn icmpv4_type(kind: u32, code: u32) -> Cow<'static, str> {
-    let known = match kind {
-        0 => Some(("EchoReply", None)),
-        3 => Some((
-            "DestinationUnreachable",
-            Some(
-                &[
-                    "Net",
-                    "Host",
-                    "Protocol",
-                    "Port",
-                    "FragmentationNeeded",
-                    "SourceRoutingFailed",
-                    "NetUnknown",
-                    "HostUnknown",
-                    "SourceIsolated",
-                    "NetAdminProhibited",
-                    "HostAdminProhibited",
-                    "NetTOS",
-                    "HostTOS",
-                    "CommAdminProhibited",
-                    "HostPrecedence",
-                    "PrecedenceCutoff",
-                ][..],
-            ),
-        )),
-        4 => Some(("SourceQuench", None)),
-        5 => Some(("Redirect", Some(&["Net", "Host", "TOS+Net", "TOS+Host"][..]))),
-        8 => Some(("EchoRequest", None)),
-        9 => Some(("RouterAdvertisement", None)),
-        10 => Some(("RouterSolicitation", None)),
-        11 => Some(("TimeExceeded", Some(&["TTLExceeded", "FragmentReassemblyTimeExceeded"][..]))),
-        12 => Some(("ParameterProblem", Some(&["PointerIndicatesError", "MissingOption", "BadLength"][..]))),
-        13 => Some(("TimestampRequest", None)),
-        14 => Some(("TimestampReply", None)),
-        15 => Some(("InfoRequest", None)),
-        16 => Some(("InfoReply", None)),
-        17 => Some(("AddressMaskRequest", None)),
-        18 => Some(("AddressMaskReply", None)),
-        _ => None,
-    };
-    name(known, kind, code)
+    label(icmpv4, kind, code)
 }
 
 /// The label for an ICMPv6 type and code.
 pub fn icmpv6_type(kind: u32, code: u32) -> Cow<'static, str> {
-    let known = match kind {
-        1 => Some((
-            "DestinationUnreachable",
-            Some(
-                &[
-                    "NoRouteToDst",
-                    "AdminProhibited",
-                    "BeyondScopeOfSrc",
-                    "AddressUnreachable",
-                    "PortUnreachable",
-                    "SrcAddressFailedPolicy",
-                    "RejectRouteToDst",
-                ][..],
-            ),
-        )),
-        2 => Some(("PacketTooBig", None)),
-        3 => Some(("TimeExceeded", Some(&["HopLimitExceeded", "FragmentReassemblyTimeExceeded"][..]))),
-        4 => Some((
-            "ParameterProblem",
-            Some(&["ErroneousHeaderField", "UnrecognizedNextHeader", "UnrecognizedIPv6Option"][..]),
-        )),
-        128 => Some(("EchoRequest", None)),
-        129 => Some(("EchoReply", None)),
-        133 => Some(("RouterSolicitation", None)),
-        134 => Some(("RouterAdvertisement", None)),
-        135 => Some(("NeighborSolicitation", None)),
-        136 => Some(("NeighborAdvertisement", None)),
-        137 => Some(("Redirect", None)),
-        _ => None,
-    };
-    name(known, kind, code)
+    label(icmpv6, kind, code)
 }
 
-/// A type's name and, for types that use the code, the codes' names by number.
-type Known = Option<(&'static str, Option<&'static [&'static str]>)>;
-
-fn name(known: Known, kind: u32, code: u32) -> Cow<'static, str> {
-    // The wire fields are 8 bits; gopacket sees them truncated to u8.
+/// gopacket's `String()` of a type and code, the type looked up with `lookup`.
+fn label(lookup: fn(u8) -> Option<IcmpType>, kind: u32, code: u32) -> Cow<'static, str> {
+    // A type wider than the 8-bit wire field is none gopacket names, and is
+    // written, like the code, as gopacket sees it: truncated to u8.
+    let known = u8::try_from(kind).ok().and_then(lookup);
     let (kind, code) = (kind as u8, code as u8);
     match known {
         None => Cow::Owned(format!("{kind}({code})")),
-        Some((name, None)) if code == 0 => Cow::Borrowed(name),
-        Some((name, codes)) => match codes.and_then(|codes| codes.get(usize::from(code))) {
-            Some(code) => Cow::Owned(format!("{name}({code})")),
-            None => Cow::Owned(format!("{name}(Code: {code})")),
+        Some(known) if known.codes.is_empty() && code == 0 => Cow::Borrowed(known.name),
+        Some(known) => match known.code(code) {
+            Some(code_name) => Cow::Owned(format!("{}({code_name})", known.name)),
+            None => Cow::Owned(format!("{}(Code: {code})", known.name)),
         },
     }
 }

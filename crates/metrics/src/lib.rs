@@ -11,7 +11,7 @@
 //!   handlers spell them ([`hubble`], [`icmp`]);
 //! - [`lost`]: `hubble_lost_events_total` by source;
 //! - [`exporters`]: each sink's counters, and Cilium's dynamic exporter metrics;
-//! - [`health`]: what `/healthz` reports; [`server`]: the HTTP endpoint.
+//! - [`health`]: what `/healthz` reports; [`server`]: the HTTP endpoint (axum).
 //!
 //! Everything read from the exporters is read at scrape time, so dynamic flow
 //! logs appear and disappear with reloads and the hot path pays nothing for
@@ -117,8 +117,8 @@ impl Metrics {
         text
     }
 
-    /// Serves `/metrics` and `/healthz` on `address` from a thread of its own
-    /// until the returned server is dropped.
+    /// Serves `/metrics` and `/healthz` on `address`, from a task on the
+    /// calling tokio runtime, until the returned server is stopped.
     pub fn serve(&self, address: SocketAddr) -> Result<Server, MetricsError> {
         Server::start(address, self.clone())
     }
@@ -127,18 +127,32 @@ impl Metrics {
 /// Parses a listen address as Cilium's `hubble-metrics-server` takes it:
 /// `host:port`, `[ipv6]:port`, or `:port` for every IPv4 address (`[::]:port`
 /// for IPv6 too). An empty string means no endpoint, as in Cilium.
-pub fn parse_listen_address(text: &str) -> Result<Option<SocketAddr>, String> {
+pub fn parse_listen_address(text: &str) -> Result<Option<SocketAddr>, AddressError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     let resolvable = if text.starts_with(':') { format!("0.0.0.0{text}") } else { text.to_owned() };
     match resolvable.to_socket_addrs() {
-        Ok(mut addresses) => addresses.next().map(Some).ok_or_else(|| format!("{text:?} resolves to no address")),
-        Err(error) => {
-            Err(format!("{text:?} is not an address to listen on (host:port, [ipv6]:port or :port): {error}"))
-        }
+        Ok(mut addresses) => addresses.next().map(Some).ok_or_else(|| AddressError::NoAddress(text.to_owned())),
+        Err(error) => Err(AddressError::Invalid { text: text.to_owned(), error }),
     }
+}
+
+/// A listen address that does not parse.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    /// Not `host:port`, `[ipv6]:port` or `:port`.
+    #[error("{text:?} is not an address to listen on (host:port, [ipv6]:port or :port): {error}")]
+    Invalid {
+        /// The text.
+        text: String,
+        /// What resolving it said.
+        error: std::io::Error,
+    },
+    /// A host name that resolves to nothing.
+    #[error("{0:?} resolves to no address")]
+    NoAddress(String),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use flowlog_export::dynamic::ReloadStats;
 use flowlog_export::dynamic::config::parse;
-use flowlog_export::{Pipeline, SinkSettings, WhenFull};
+use flowlog_export::{DynamicFlowLogs, ExportContext, Pipeline, WhenFull};
 use flowlog_flow::export_event::ResponseTypes;
 use flowlog_flow::layer4::Protocol;
 use flowlog_flow::{
@@ -155,13 +155,20 @@ fn lost_events_count_by_source() {
 
 /// A pipeline whose dynamic flow logs are `yaml`'s entries, with `DIR` standing for `dir`.
 fn pipeline(dir: &Path, yaml: &str) -> (Pipeline, Metrics) {
-    let settings = SinkSettings::new("node", WhenFull::Wait);
+    let context = ExportContext::new("node", WhenFull::Wait);
     let reloads = Arc::new(ReloadStats::default());
-    let metrics = Metrics::new(&settings.sinks, Some(Arc::clone(&reloads)));
-    let mut pipeline = Pipeline::new(Vec::new(), settings);
+    let metrics = Metrics::new(&context.sinks, Some(Arc::clone(&reloads)));
+    let (mut flow_logs, _) = DynamicFlowLogs::new(&context, Arc::clone(&reloads));
     let entries = parse(&yaml.replace("DIR", dir.to_str().unwrap()), None).entries;
-    reloads.applied(0x1234, &pipeline.reconfigure(entries));
-    (pipeline, metrics)
+    reloads.applied(0x1234, &flow_logs.apply(entries));
+    (Pipeline::new(vec![Box::new(flow_logs)]), metrics)
+}
+
+/// Stops the pipeline and waits for its writers.
+fn stop(pipeline: Pipeline) {
+    for writer in pipeline.stop() {
+        writer.wait();
+    }
 }
 
 #[test]
@@ -175,7 +182,7 @@ fn exporters_report_what_they_wrote_and_reloads_what_they_did() {
     for _ in 0..3 {
         pipeline.export(&event(forwarded.clone()));
     }
-    pipeline.stop();
+    stop(pipeline);
     let size = std::fs::metadata(dir.path().join("all.log")).unwrap().len();
     let text = metrics.encode(Format::Prometheus);
     assert_lines(
@@ -219,7 +226,7 @@ fn health_names_a_sink_that_cannot_write() {
     assert!(problems[0].starts_with(r#"exporter "bad" ("#) && problems[0].contains("bad.log"), "{problems:?}");
     metrics.health().capture_failed("the ring buffer is gone");
     assert_eq!(metrics.health().problems()[0], "capture: stopped: the ring buffer is gone");
-    pipeline.stop();
+    stop(pipeline);
 }
 
 /// `GET path` over a plain TCP connection; returns the status line's code and the body.
@@ -234,6 +241,8 @@ fn get(address: SocketAddr, path: &str, accept: &str) -> (u16, String) {
 
 #[test]
 fn the_endpoint_serves_metrics_and_health_over_http() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _on_runtime = runtime.enter();
     let metrics = metrics();
     metrics.flows().observe_flow(&flow(4, 0, Verdict::Forwarded, IpVersion::IPv4, tcp(TcpFlags::default())));
     let server = metrics.serve("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -255,7 +264,7 @@ fn the_endpoint_serves_metrics_and_health_over_http() {
 
     let taken = metrics.serve(address).unwrap_err().to_string();
     assert!(taken.starts_with(&format!("cannot listen on {address}: ")), "{taken}");
-    drop(server);
+    runtime.block_on(server.stop());
     assert!(TcpStream::connect(address).is_err(), "the server stopped");
 }
 
@@ -265,5 +274,5 @@ fn listen_addresses_read_as_cilium_writes_them() {
     assert_eq!(parse_listen_address("127.0.0.1:9965").unwrap(), Some("127.0.0.1:9965".parse().unwrap()));
     assert_eq!(parse_listen_address("[::1]:9965").unwrap(), Some("[::1]:9965".parse().unwrap()));
     assert_eq!(parse_listen_address("").unwrap(), None);
-    assert!(parse_listen_address("9965").unwrap_err().contains("host:port"));
+    assert!(parse_listen_address("9965").unwrap_err().to_string().contains("host:port"));
 }

@@ -26,40 +26,24 @@
 //! Keys match case-insensitively, as Go's JSON decoding lets them in Cilium.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::path::Path;
-use std::time::SystemTime;
 
-use flowlog_filter::filter_from_json;
+use flowlog_config::value::Kind;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::duration::parse_go_duration;
-use crate::spec::{ExporterOptions, ExporterSpec};
-use crate::writer::RotationPolicy;
+use crate::exporter::config::{ExporterConfig, OPTIONS, Origin};
+use crate::exporter::spec::ExporterSpec;
+use crate::option::{ExportOption, OptionError};
 
-/// Cilium's fallbacks for entries that leave size and backups at 0.
-const DEFAULT_MAX_SIZE_MB: u64 = 10;
-const DEFAULT_MAX_BACKUPS: usize = 5;
-
-const TOP_LEVEL_KEYS: &[&str] = &["flowLogs"];
-const ENTRY_KEYS: &[&str] = &[
-    "name",
-    "filePath",
-    "fieldMask",
-    "fieldAggregate",
-    "aggregationInterval",
-    "includeFilters",
-    "excludeFilters",
-    "fileMaxSizeMb",
-    "fileMaxBackups",
-    "fileCompress",
-    "end",
-];
+/// The one top-level key.
+const FLOW_LOGS: &str = "flowLogs";
 
 /// A parsed dynamic flow log file.
 #[derive(Debug, Default)]
 pub struct DynamicConfig {
     /// Problems that reject the whole file. When there are any, nothing applies.
-    pub file_errors: Vec<String>,
+    pub file_errors: Vec<FileError>,
     /// The entries, in file order.
     pub entries: Vec<Entry>,
 }
@@ -67,12 +51,121 @@ pub struct DynamicConfig {
 /// One `flowLogs` entry.
 #[derive(Debug)]
 pub struct Entry {
+    /// The entry's position in the list.
+    pub index: usize,
     /// The entry's name (may be empty when the file has errors).
     pub name: String,
     /// The entry's `filePath` as written.
     pub file_path: String,
     /// The validated exporter, or every problem with the entry.
-    pub spec: Result<ExporterSpec, Vec<String>>,
+    pub spec: Result<ExporterSpec, Vec<EntryError>>,
+}
+
+/// A problem that rejects the whole file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Not UTF-8.
+    #[error("the file is not UTF-8 text")]
+    NotUtf8,
+    /// Not YAML.
+    #[error("not valid YAML: {0}")]
+    NotYaml(serde_yaml_ng::Error),
+    /// The top level is not a map.
+    #[error("the file must be a map with a flowLogs list")]
+    NotAMap,
+    /// A top-level key other than `flowLogs`.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// `flowLogs` is not a list.
+    #[error("flowLogs: must be a list of flow logs")]
+    NotAList,
+    /// An entry that is not a map.
+    #[error("flowLogs[{index}]: invalid flowlog: must be a map")]
+    EntryNotAMap {
+        /// The entry's position.
+        index: usize,
+    },
+    /// An entry without a name.
+    #[error("flowLogs[{index}]: name is required")]
+    NameRequired {
+        /// The entry's position.
+        index: usize,
+    },
+    /// A name used twice.
+    #[error("flowLogs[{index}]: duplicated flowlog name {name:?}")]
+    DuplicateName {
+        /// The second entry's position.
+        index: usize,
+        /// The name.
+        name: String,
+    },
+    /// A path used twice, or the static exporter's.
+    #[error("flowLogs[{index}]: duplicated flowlog path {path:?}{}", if *static_exporter { " (the static exporter writes there)" } else { "" })]
+    DuplicatePath {
+        /// The second entry's position.
+        index: usize,
+        /// The path.
+        path: String,
+        /// True when the other writer is the static exporter.
+        static_exporter: bool,
+    },
+}
+
+/// A key that is not a string or not known.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A key that is a number, a list…
+    #[error("keys must be strings, found {0}")]
+    NotAString(&'static str),
+    /// A key no setting has.
+    #[error("unknown key {key:?}{}", suggestion.map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
+    Unknown {
+        /// The key as written.
+        key: String,
+        /// The closest known key.
+        suggestion: Option<&'static str>,
+    },
+}
+
+/// A problem inside one entry, which rejects that entry only.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", Label { index: *index, name })]
+pub struct EntryError {
+    /// The entry's position.
+    pub index: usize,
+    /// The entry's name, when it has one.
+    pub name: String,
+    /// What is wrong.
+    pub problem: EntryProblem,
+}
+
+/// What is wrong inside an entry.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryProblem {
+    /// A key that is not a string or not known.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A setting whose value is refused.
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    /// The entry is valid, but its exporter could not be started.
+    #[error("cannot start: {0}")]
+    CannotStart(std::io::Error),
+}
+
+/// `flowLogs[N]`, with the entry's name when it has one.
+struct Label<'a> {
+    index: usize,
+    name: &'a str,
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name {
+            "" => write!(f, "flowLogs[{}]", self.index),
+            name => write!(f, "flowLogs[{}] {name:?}", self.index),
+        }
+    }
 }
 
 impl DynamicConfig {
@@ -84,7 +177,7 @@ impl DynamicConfig {
     /// Every problem, file-level first, each naming the entry and key.
     pub fn errors(&self) -> Vec<String> {
         let entry_errors = self.entries.iter().filter_map(|e| e.spec.as_ref().err()).flatten();
-        self.file_errors.iter().chain(entry_errors).cloned().collect()
+        self.file_errors.iter().map(ToString::to_string).chain(entry_errors.map(ToString::to_string)).collect()
     }
 }
 
@@ -96,26 +189,26 @@ pub fn parse(text: &str, reserved_path: Option<&str>) -> DynamicConfig {
         Ok(Value::Null) => return config,
         Ok(Value::Mapping(map)) => map,
         Ok(_) => {
-            config.file_errors.push("the file must be a map with a flowLogs list".into());
+            config.file_errors.push(FileError::NotAMap);
             return config;
         }
         Err(error) => {
-            config.file_errors.push(format!("not valid YAML: {error}"));
+            config.file_errors.push(FileError::NotYaml(error));
             return config;
         }
     };
     let mut flow_logs = None;
     for (key, value) in top {
-        match canonical_key(&key, TOP_LEVEL_KEYS) {
+        match canonical_key(&key, [FLOW_LOGS]) {
             Ok(_) => flow_logs = Some(value),
-            Err(error) => config.file_errors.push(error),
+            Err(error) => config.file_errors.push(error.into()),
         }
     }
     let entries = match flow_logs {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Sequence(entries)) => entries,
         Some(_) => {
-            config.file_errors.push("flowLogs: must be a list of flow logs".into());
+            config.file_errors.push(FileError::NotAList);
             return config;
         }
     };
@@ -124,22 +217,21 @@ pub fn parse(text: &str, reserved_path: Option<&str>) -> DynamicConfig {
     let mut paths: HashSet<String> = reserved_path.map(str::to_owned).into_iter().collect();
     for (index, value) in entries.into_iter().enumerate() {
         let Value::Mapping(map) = value else {
-            config.file_errors.push(format!("flowLogs[{index}]: invalid flowlog: must be a map"));
+            config.file_errors.push(FileError::EntryNotAMap { index });
             continue;
         };
         let entry = parse_entry(index, map);
-        let at = format!("flowLogs[{index}]");
         match entry.name.as_str() {
-            "" => config.file_errors.push(format!("{at}: name is required")),
+            "" => config.file_errors.push(FileError::NameRequired { index }),
             name if !names.insert(name.to_owned()) => {
-                config.file_errors.push(format!("{at}: duplicated flowlog name {name:?}"))
+                config.file_errors.push(FileError::DuplicateName { index, name: name.to_owned() })
             }
             _ => {}
         }
         let path = entry.file_path.trim();
         if !path.is_empty() && path != "stdout" && !paths.insert(path.to_owned()) {
-            let owner = if reserved_path == Some(path) { " (the static exporter writes there)" } else { "" };
-            config.file_errors.push(format!("{at}: duplicated flowlog path {path:?}{owner}"));
+            let static_exporter = reserved_path == Some(path);
+            config.file_errors.push(FileError::DuplicatePath { index, path: path.to_owned(), static_exporter });
         }
         config.entries.push(entry);
     }
@@ -147,198 +239,68 @@ pub fn parse(text: &str, reserved_path: Option<&str>) -> DynamicConfig {
 }
 
 fn parse_entry(index: usize, map: Mapping) -> Entry {
-    let mut fields = Fields::default();
-    let mut errors = Vec::new();
+    let mut exporter = ExporterConfig::new("", Origin::Dynamic);
+    let mut problems: Vec<EntryProblem> = Vec::new();
     for (key, value) in map {
-        match canonical_key(&key, ENTRY_KEYS) {
-            Ok(key) => fields.set(key, value, &mut errors),
-            Err(error) => errors.push(error),
+        match canonical_key(&key, OPTIONS.iter().map(|option| option.key)) {
+            Ok(key) => {
+                let option = option_for(key);
+                if let Err(error) = exporter.set(option, &value) {
+                    problems.push(error.into());
+                }
+            }
+            Err(error) => problems.push(error.into()),
         }
     }
-    let name = fields.name.clone().unwrap_or_default();
-    let file_path = fields.file_path.clone().unwrap_or_default();
-    let label = if name.is_empty() { format!("flowLogs[{index}]") } else { format!("flowLogs[{index}] {name:?}") };
-
-    let options = ExporterOptions {
-        name: name.clone(),
-        file_path: fields.file_path.unwrap_or_default(),
-        rotation: RotationPolicy {
-            max_size_bytes: match fields.max_size_mb.unwrap_or(0) {
-                0 => DEFAULT_MAX_SIZE_MB,
-                mb => mb,
-            } << 20,
-            max_backups: match fields.max_backups.unwrap_or(0) {
-                0 => DEFAULT_MAX_BACKUPS,
-                n => n,
-            },
-            compress: fields.compress.unwrap_or(false),
-            ..RotationPolicy::default()
-        },
-        allow: fields.include,
-        deny: fields.exclude,
-        field_mask: fields.field_mask,
-        field_aggregate: fields.field_aggregate,
-        aggregation_interval: fields.aggregation_interval.unwrap_or_default(),
-        end: fields.end,
-    };
+    let (name, file_path) = (exporter.name.clone(), exporter.file_path.clone());
     // The spec is validated even when keys were wrong, so that every problem
     // of the entry is reported at once.
-    let spec = match ExporterSpec::new(options) {
-        Ok(spec) if errors.is_empty() => Ok(spec),
-        Ok(_) => Err(errors),
-        Err(spec_errors) => Err(errors.into_iter().chain(spec_errors.iter().map(ToString::to_string)).collect()),
+    let spec = match exporter.validate() {
+        Ok(spec) if problems.is_empty() => Ok(spec),
+        Ok(_) => Err(problems),
+        Err(errors) => Err(problems.into_iter().chain(errors.into_iter().map(EntryProblem::from)).collect()),
     };
-    Entry {
-        name,
-        file_path,
-        spec: spec.map_err(|errors| errors.into_iter().map(|e| format!("{label}: {e}")).collect()),
-    }
+    let spec = spec.map_err(|problems| {
+        problems.into_iter().map(|problem| EntryError { index, name: name.clone(), problem }).collect()
+    });
+    Entry { index, name, file_path, spec }
 }
 
-/// An entry's values, as far as they could be read.
-#[derive(Default)]
-struct Fields {
-    name: Option<String>,
-    file_path: Option<String>,
-    field_mask: Vec<String>,
-    field_aggregate: Vec<String>,
-    aggregation_interval: Option<std::time::Duration>,
-    include: Vec<flowlog_flow::FlowFilter>,
-    exclude: Vec<flowlog_flow::FlowFilter>,
-    max_size_mb: Option<u64>,
-    max_backups: Option<usize>,
-    compress: Option<bool>,
-    end: Option<SystemTime>,
+fn option_for(key: &str) -> &'static ExportOption {
+    OPTIONS.iter().copied().find(|option| option.key == key).expect("canonical_key returns a known key")
 }
 
-impl Fields {
-    fn set(&mut self, key: &'static str, value: Value, errors: &mut Vec<String>) {
-        let mut fail = |reason: String| errors.push(format!("{key}: {reason}"));
-        match key {
-            "name" => self.name = string(&value).map_err(&mut fail).ok(),
-            "filePath" => self.file_path = string(&value).map_err(&mut fail).ok(),
-            "fieldMask" => self.field_mask = strings(&value).map_err(&mut fail).unwrap_or_default(),
-            "fieldAggregate" => self.field_aggregate = strings(&value).map_err(&mut fail).unwrap_or_default(),
-            "aggregationInterval" => {
-                self.aggregation_interval = string(&value).and_then(|s| parse_go_duration(&s)).map_err(&mut fail).ok();
-            }
-            "includeFilters" => self.include = filters(value).map_err(&mut fail).unwrap_or_default(),
-            "excludeFilters" => self.exclude = filters(value).map_err(&mut fail).unwrap_or_default(),
-            "fileMaxSizeMb" => self.max_size_mb = number(&value).map_err(&mut fail).ok(),
-            "fileMaxBackups" => {
-                self.max_backups = number(&value)
-                    .and_then(|n| usize::try_from(n).map_err(|_| format!("{n} is too large")))
-                    .map_err(&mut fail)
-                    .ok();
-            }
-            "fileCompress" => match value {
-                Value::Bool(b) => self.compress = Some(b),
-                Value::Null => {}
-                other => fail(format!("expected true or false, found {}", describe(&other))),
-            },
-            "end" => self.end = string(&value).and_then(|s| rfc3339(&s)).map_err(&mut fail).ok(),
-            _ => unreachable!("ENTRY_KEYS lists every key handled here"),
-        }
-    }
-}
-
-/// Maps a key to its spelling in `known`, ignoring case; else an error that
-/// suggests the closest known key.
-fn canonical_key(key: &Value, known: &[&'static str]) -> Result<&'static str, String> {
+/// Maps a key to its spelling among `known`, ignoring case (as Go's JSON
+/// decoding lets Cilium); else an error that suggests the closest known key.
+fn canonical_key(key: &Value, known: impl IntoIterator<Item = &'static str> + Clone) -> Result<&'static str, KeyError> {
     let Value::String(key) = key else {
-        return Err(format!("keys must be strings, found {}", describe(key)));
+        return Err(KeyError::NotAString(key.kind()));
     };
-    if let Some(exact) = known.iter().find(|k| k.eq_ignore_ascii_case(key)) {
+    if let Some(exact) = known.clone().into_iter().find(|k| k.eq_ignore_ascii_case(key)) {
         return Ok(exact);
     }
-    let suggestion = known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(&key.to_lowercase(), &k.to_lowercase()), k))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| format!(" (did you mean {k:?}?)"))
-        .unwrap_or_default();
-    Err(format!("unknown key {key:?}{suggestion}"))
-}
-
-fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a map",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn string(value: &Value) -> Result<String, String> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Null => Ok(String::new()),
-        other => Err(format!("expected a string, found {}", describe(other))),
-    }
-}
-
-/// A list of strings; a single string is accepted as a one-item list.
-fn strings(value: &Value) -> Result<Vec<String>, String> {
-    match value {
-        Value::Null => Ok(Vec::new()),
-        Value::Sequence(items) => {
-            items.iter().enumerate().map(|(i, item)| string(item).map_err(|e| format!("item {i}: {e}"))).collect()
-        }
-        Value::String(s) => Ok(flowlog_filter::split_paths(s)),
-        other => Err(format!("expected a list of strings, found {}", describe(other))),
-    }
-}
-
-fn number(value: &Value) -> Result<u64, String> {
-    match value {
-        Value::Null => Ok(0),
-        Value::Number(n) => n.as_u64().ok_or_else(|| format!("expected a whole number of 0 or more, found {n}")),
-        Value::String(s) => s.trim().parse().map_err(|_| format!("expected a whole number of 0 or more, found {s:?}")),
-        other => Err(format!("expected a number, found {}", describe(other))),
-    }
-}
-
-fn filters(value: Value) -> Result<Vec<flowlog_flow::FlowFilter>, String> {
-    let items = match value {
-        Value::Null => return Ok(Vec::new()),
-        Value::Sequence(items) => items,
-        other => return Err(format!("expected a list of FlowFilters, found {}", describe(&other))),
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let json = serde_json::to_value(&item).map_err(|e| format!("[{i}]: {e}"))?;
-            filter_from_json(&json).map_err(|e| format!("[{i}]: {e}"))
-        })
-        .collect()
-}
-
-fn rfc3339(text: &str) -> Result<SystemTime, String> {
-    chrono::DateTime::parse_from_rfc3339(text.trim())
-        .map(SystemTime::from)
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time such as 2026-12-01T00:00:00Z: {e}"))
+    Err(KeyError::Unknown { key: key.clone(), suggestion: flowlog_config::closest(key, known) })
 }
 
 /// Reads and parses the file at `path`.
 pub fn load(path: &Path, reserved_path: Option<&str>) -> Result<(Vec<u8>, DynamicConfig), std::io::Error> {
     let bytes = std::fs::read(path)?;
-    let config = match std::str::from_utf8(&bytes) {
-        Ok(text) => parse(text, reserved_path),
-        Err(_) => DynamicConfig { file_errors: vec!["the file is not UTF-8 text".into()], entries: Vec::new() },
-    };
+    let config = parse_bytes(&bytes, reserved_path);
     Ok((bytes, config))
+}
+
+/// Parses the file's `bytes`, which must be UTF-8.
+pub fn parse_bytes(bytes: &[u8], reserved_path: Option<&str>) -> DynamicConfig {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, reserved_path),
+        Err(_) => DynamicConfig { file_errors: vec![FileError::NotUtf8], entries: Vec::new() },
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Target;
+    use crate::sinks::SinkConfig;
 
     fn only_entry(text: &str) -> Entry {
         let mut config = parse(text, None);
@@ -348,7 +310,7 @@ mod tests {
     }
 
     fn entry_errors(text: &str) -> Vec<String> {
-        only_entry(text).spec.expect_err("the entry is rejected")
+        only_entry(text).spec.expect_err("the entry is rejected").iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -371,7 +333,7 @@ flowLogs:
         );
         let spec = entry.spec.unwrap();
         assert_eq!(spec.name, "drops");
-        let Target::File { path, rotation } = &spec.target else { panic!("{:?}", spec.target) };
+        let SinkConfig::File { path, rotation } = &spec.sink else { panic!("{:?}", spec.sink) };
         assert_eq!(path.to_str(), Some("/var/log/drops.log"));
         assert_eq!((rotation.max_size_bytes, rotation.max_backups, rotation.compress), (20 << 20, 3, true));
         assert_eq!(spec.mask.paths(), ["time", "verdict"]);
@@ -385,9 +347,9 @@ flowLogs:
     fn zero_sizes_and_backups_mean_cilium_defaults_and_keys_ignore_case() {
         let entry = only_entry("FlowLogs:\n  - NAME: all\n    filepath: stdout\n    fileMaxSizeMb: 0\n");
         let spec = entry.spec.unwrap();
-        assert_eq!(spec.target, Target::Stdout);
+        assert_eq!(spec.sink, SinkConfig::Stdout);
         let entry = only_entry("flowLogs:\n  - name: all\n    filePath: /x.log\n    fileMaxBackups: 0\n");
-        let Target::File { rotation, .. } = entry.spec.unwrap().target else { panic!() };
+        let SinkConfig::File { rotation, .. } = entry.spec.unwrap().sink else { panic!() };
         assert_eq!((rotation.max_size_bytes, rotation.max_backups), (10 << 20, 5));
     }
 
@@ -420,14 +382,14 @@ flowLogs:
         for (text, expected) in cases {
             let config = parse(text, None);
             assert!(!config.is_valid(), "{text:?}");
-            assert!(config.file_errors.iter().any(|e| e.contains(expected)), "{text:?}: {:?}", config.file_errors);
+            assert!(config.errors().iter().any(|e| e.contains(expected)), "{text:?}: {:?}", config.file_errors);
         }
     }
 
     #[test]
     fn the_static_exporters_file_cannot_be_claimed() {
         let config = parse("flowLogs:\n  - name: a\n    filePath: /static.log\n", Some("/static.log"));
-        assert!(config.file_errors[0].contains("the static exporter writes there"), "{:?}", config.file_errors);
+        assert!(config.errors()[0].contains("the static exporter writes there"), "{:?}", config.file_errors);
     }
 
     #[test]

@@ -1,21 +1,23 @@
-//! Applying a dynamic config to the running exporters, entry by entry, by name.
+//! Applying a dynamic config to the running flow logs, entry by entry, by name.
 //!
 //! - unchanged (equal specs: filters as sets, masks by normalised paths) → untouched;
-//! - changed, same target → reconfigured in place: file handle, queue and counters kept;
-//! - changed target → a new exporter is started, the old one retired;
+//! - changed, same sink → reconfigured in place: file handle, queue and counters kept;
+//! - changed sink → a new exporter is started, the old one retired;
 //! - gone from the file → retired: it writes what it holds, then closes its file;
 //! - new → started;
 //! - invalid → rejected: the exporter of that name, if any, keeps running as it was.
 //!
-//! Retired exporters close in the background; an exporter taking over a
-//! retired one's file waits until that file is closed.
+//! Nothing here waits: retired exporters finish on their writers' threads,
+//! and an exporter taking over a retired one's file waits for it there.
 
-use crate::dynamic::config::Entry;
-use crate::exporter::{Exporter, Origin};
-use crate::sink::SinkSettings;
+use crate::context::ExportContext;
+use crate::dynamic::config::{Entry, EntryError, EntryProblem};
+use crate::exporter::Exporter;
+use crate::exporter::config::Origin;
+use crate::sinks::WriterDone;
 
 /// What a reload did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     /// Entries started.
     pub added: Vec<String>,
@@ -26,23 +28,24 @@ pub struct Outcome {
     /// Entries left as they were.
     pub unchanged: Vec<String>,
     /// Entries refused, with why; any previous exporter of that name still runs.
-    pub rejected: Vec<(String, Vec<String>)>,
+    pub rejected: Vec<(String, Vec<EntryError>)>,
 }
 
-/// Applies `entries` to the dynamic exporters among `exporters`.
-pub(crate) fn reconcile(exporters: &mut Vec<Exporter>, entries: Vec<Entry>, settings: &SinkSettings) -> Outcome {
+/// Applies `entries` to `exporters`, the running flow logs. The writers of
+/// the exporters it retires, still finishing, are added to `retiring`.
+pub(crate) fn reconcile(
+    exporters: &mut Vec<Exporter>,
+    entries: Vec<Entry>,
+    context: &ExportContext,
+    retiring: &mut Vec<WriterDone>,
+) -> Outcome {
     let mut outcome = Outcome::default();
-    let (mut running, fixed): (Vec<Exporter>, Vec<Exporter>) =
-        std::mem::take(exporters).into_iter().partition(|e| e.origin() == Origin::Dynamic);
-    *exporters = fixed;
-
     // Retire what the file no longer names first, so its files are free for newcomers.
     let named = |exporter: &Exporter| entries.iter().any(|entry| entry.name == exporter.spec().name);
-    let (kept, gone): (Vec<Exporter>, Vec<Exporter>) = running.drain(..).partition(named);
-    running = kept;
+    let (mut running, gone): (Vec<Exporter>, Vec<Exporter>) = std::mem::take(exporters).into_iter().partition(named);
     for exporter in gone {
         outcome.removed.push(exporter.spec().name.clone());
-        exporter.retire();
+        retiring.extend(exporter.retire());
     }
 
     for entry in entries {
@@ -63,22 +66,22 @@ pub(crate) fn reconcile(exporters: &mut Vec<Exporter>, entries: Vec<Entry>, sett
                 outcome.unchanged.push(entry.name);
                 exporters.push(current);
             }
-            Some(mut current) if current.spec().target == spec.target => match current.reconfigure(spec) {
+            Some(mut current) if current.spec().sink == spec.sink => match current.reconfigure(spec) {
                 Ok(()) => {
                     tracing::info!(exporter = %entry.name, "flow log updated");
                     outcome.updated.push(entry.name);
                     exporters.push(current);
                 }
-                Err(error) => reject_start(&mut outcome, entry.name, &error, exporters, Some(current)),
+                Err(error) => reject_start(&mut outcome, (entry.index, entry.name), error, exporters, Some(current)),
             },
             current => {
                 // The new exporter starts first, so a failure keeps the old one.
-                let name = entry.name;
-                match Exporter::start(spec, Origin::Dynamic, settings) {
+                let (index, name) = (entry.index, entry.name);
+                match Exporter::start(spec, Origin::Dynamic, context) {
                     Ok(exporter) => {
                         exporters.push(exporter);
                         if let Some(old) = current {
-                            old.retire();
+                            retiring.extend(old.retire());
                             tracing::info!(exporter = %name, "flow log updated: new target");
                             outcome.updated.push(name);
                         } else {
@@ -86,7 +89,7 @@ pub(crate) fn reconcile(exporters: &mut Vec<Exporter>, entries: Vec<Entry>, sett
                             outcome.added.push(name);
                         }
                     }
-                    Err(error) => reject_start(&mut outcome, name, &error, exporters, current),
+                    Err(error) => reject_start(&mut outcome, (index, name), error, exporters, current),
                 }
             }
         }
@@ -99,13 +102,14 @@ pub(crate) fn reconcile(exporters: &mut Vec<Exporter>, entries: Vec<Entry>, sett
 
 fn reject_start(
     outcome: &mut Outcome,
-    name: String,
-    error: &std::io::Error,
+    (index, name): (usize, String),
+    error: std::io::Error,
     exporters: &mut Vec<Exporter>,
     keep: Option<Exporter>,
 ) {
     tracing::error!(exporter = %name, %error, "cannot start flow log");
-    outcome.rejected.push((name, vec![format!("cannot start: {error}")]));
+    let error = EntryError { index, name: name.clone(), problem: EntryProblem::CannotStart(error) };
+    outcome.rejected.push((name, vec![error]));
     exporters.extend(keep);
 }
 
@@ -117,9 +121,10 @@ mod tests {
     use flowlog_flow::{ExportEvent, Flow, Verdict};
 
     use super::*;
+    use crate::context::ExportContext;
     use crate::dynamic::config::parse;
-    use crate::pipeline::Pipeline;
-    use crate::sink::WhenFull;
+    use crate::dynamic::harness::FlowLogsHarness;
+    use crate::sinks::WhenFull;
 
     fn flow(verdict: Verdict, uuid: &str) -> ExportEvent {
         let flow = Flow { verdict: verdict as i32, uuid: uuid.to_owned(), ..Default::default() };
@@ -138,7 +143,7 @@ mod tests {
     fn entries_are_added_kept_updated_rejected_and_removed_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
-        let mut pipeline = Pipeline::new(Vec::new(), SinkSettings::new("node", WhenFull::Wait));
+        let mut pipeline = FlowLogsHarness::new(&ExportContext::new("node", WhenFull::Wait));
         let two = "flowLogs:\n  - {name: a, filePath: DIR/a.log}\n  - {name: b, filePath: DIR/b.log}\n";
 
         let outcome = pipeline.reconfigure(entries(dir, two));
@@ -176,7 +181,7 @@ mod tests {
     fn a_new_target_moves_the_exporter_to_the_new_file() {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
-        let mut pipeline = Pipeline::new(Vec::new(), SinkSettings::new("node", WhenFull::Wait));
+        let mut pipeline = FlowLogsHarness::new(&ExportContext::new("node", WhenFull::Wait));
         pipeline.reconfigure(entries(dir, "flowLogs:\n  - {name: a, filePath: DIR/old.log}\n"));
         pipeline.export(&flow(Verdict::Forwarded, "1"));
         let outcome = pipeline.reconfigure(entries(dir, "flowLogs:\n  - {name: a, filePath: DIR/new.log}\n"));

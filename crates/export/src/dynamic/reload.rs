@@ -1,17 +1,17 @@
-//! Reading the dynamic config file when the watcher signals, and handing a
-//! valid file to the pipeline, which applies it between two events.
+//! Reading the dynamic config file when its watcher signals, and handing a
+//! valid, changed file to the flow logs, which apply it between two events.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
+use flowlog_config::Watcher;
 
-use super::config::{self, Entry};
+use super::config::{self, DynamicConfig};
 use super::stats::{ReloadStats, fnv1a};
-use super::watch::Trigger;
-use crate::pipeline::Input;
+use super::{Update, UpdateSender};
+use crate::pipeline::{Input, InputSender};
 
-/// Loads the dynamic config file and sends its changes to the pipeline.
+/// Loads the dynamic config file and sends its changes to the flow logs.
 #[derive(Debug)]
 pub struct Reloader {
     path: PathBuf,
@@ -21,38 +21,57 @@ pub struct Reloader {
     rejected_hash: Option<u64>,
     stats: Arc<ReloadStats>,
     missing_reported: bool,
+    updates: UpdateSender,
 }
 
 impl Reloader {
-    /// A reloader for the file at `path`. No entry may write to
-    /// `reserved_path` (the static exporter's file).
-    pub fn new(path: PathBuf, reserved_path: Option<String>, stats: Arc<ReloadStats>) -> Self {
-        Self { path, reserved_path, applied_hash: None, rejected_hash: None, stats, missing_reported: false }
+    /// A reloader for the file at `path`, sending to `updates`. No entry
+    /// may write to `reserved_path` (the static exporter's file).
+    ///
+    /// Reads the file once now, so its flow logs apply before the first
+    /// event. A missing or invalid file gives no flow logs (the reason is
+    /// logged) and is read again on the next change.
+    pub fn new(path: PathBuf, reserved_path: Option<String>, stats: Arc<ReloadStats>, updates: UpdateSender) -> Self {
+        let mut reloader = Self {
+            path,
+            reserved_path,
+            applied_hash: None,
+            rejected_hash: None,
+            stats,
+            missing_reported: false,
+            updates,
+        };
+        let first = std::fs::read(&reloader.path);
+        reloader.take(first);
+        reloader
     }
 
-    /// Reads the file for start-up. A missing or invalid file gives no
-    /// entries (the reason is logged) and is read again on the next change.
-    pub fn initial_entries(&mut self) -> (u64, Vec<Entry>) {
-        self.read().unwrap_or_default()
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
-    /// Reads the file and, if it changed and is valid, sends it to `pipeline`.
-    pub fn reload(&mut self, trigger: Trigger, pipeline: &Sender<Input>) {
-        tracing::debug!(?trigger, path = %self.path.display(), "reading the flow log config");
-        if let Some((hash, entries)) = self.read() {
-            let update = Input::Reconfigure { entries, hash, stats: Arc::clone(&self.stats) };
-            if pipeline.send(update).is_err() {
-                tracing::debug!("pipeline stopped; config change ignored");
+    /// Reads the file whenever `watcher` signals, until the flow logs are
+    /// gone; `wake` tells the pipeline that an update waits.
+    pub async fn run(mut self, mut watcher: Watcher, wake: InputSender) {
+        loop {
+            let trigger = watcher.next().await;
+            tracing::debug!(?trigger, path = %self.path.display(), "reading the flow log config");
+            let read = tokio::fs::read(&self.path).await;
+            if self.take(read) && wake.send_async(Input::Wake).await.is_err() {
+                tracing::debug!("pipeline stopped; config changes are no longer read");
+                return;
             }
         }
     }
 
-    /// The file's entries if it is valid and differs from what was last applied.
-    fn read(&mut self) -> Option<(u64, Vec<Entry>)> {
-        let (bytes, config) = match config::load(&self.path, self.reserved_path.as_deref()) {
-            Ok(loaded) => {
+    /// Sends the file's entries if it is valid and differs from what was
+    /// last applied; true when it did.
+    fn take(&mut self, read: std::io::Result<Vec<u8>>) -> bool {
+        let bytes = match read {
+            Ok(bytes) => {
                 self.missing_reported = false;
-                loaded
+                bytes
             }
             Err(error) => {
                 if !self.missing_reported {
@@ -60,25 +79,26 @@ impl Reloader {
                     self.missing_reported = true;
                     self.stats.file_rejected();
                 }
-                return None;
+                return false;
             }
         };
         let hash = fnv1a(&bytes);
         if self.applied_hash == Some(hash) {
             self.stats.unchanged(hash);
-            return None;
+            return false;
         }
-        if !config.file_errors.is_empty() {
+        let DynamicConfig { file_errors, entries } = config::parse_bytes(&bytes, self.reserved_path.as_deref());
+        if !file_errors.is_empty() {
             if self.rejected_hash.replace(hash) == Some(hash) {
-                return None;
+                return false;
             }
-            for error in &config.file_errors {
+            for error in &file_errors {
                 tracing::error!(path = %self.path.display(), %error, "flow log config rejected; running exporters are kept");
             }
             self.stats.file_rejected();
-            return None;
+            return false;
         }
         self.applied_hash = Some(hash);
-        Some((hash, config.entries))
+        self.updates.send(Update { entries, hash }).is_ok()
     }
 }

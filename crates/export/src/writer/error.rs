@@ -30,6 +30,13 @@ pub enum WriteError {
         /// The maximum file size in bytes.
         max: u64,
     },
+    /// The live file is no longer a regular file, so it is not rotated
+    /// (renaming a device or a FIFO would break whatever else uses it).
+    #[error("cannot rotate {}: it is no longer a regular file; lines are not written until it is one again", path.display())]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+    },
     /// Writing to standard output failed (a closed pipe, for instance).
     #[error("cannot write to stdout: {io_error}")]
     Stdout {
@@ -40,7 +47,7 @@ pub enum WriteError {
 
 impl WriteError {
     /// A failed file operation: `action` on `path`.
-    pub(super) fn file(action: &'static str, path: impl Into<PathBuf>, io_error: io::Error) -> Self {
+    pub(crate) fn file(action: &'static str, path: impl Into<PathBuf>, io_error: io::Error) -> Self {
         Self::File { action, path: path.into(), io_error }
     }
 }

@@ -179,7 +179,10 @@ impl Work {
         // Keyed by the time in the name: the order rotation made them in.
         let mut backups: BTreeMap<i64, Found> = BTreeMap::new();
         for entry in entries.filter_map(Result::ok) {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            // Only regular files can be backups this mill made: a device, a
+            // FIFO, a socket or a symlink that happens to match the name
+            // pattern is never touched.
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
             let Some(backup) = self.names.parse(&entry.file_name()) else {

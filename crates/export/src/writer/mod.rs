@@ -50,12 +50,12 @@ mod error;
 mod mill;
 mod policy;
 mod rotating;
-mod stdout;
+mod stream;
 
 pub use error::WriteError;
 pub use policy::RotationPolicy;
 pub use rotating::RotatingFile;
-pub use stdout::StdoutOutput;
+pub(crate) use stream::write_stream;
 
 /// Something lines are written to: standard output or a rotating file.
 ///
@@ -104,7 +104,7 @@ impl WriteReport {
 ///
 /// Written as a plain count so the compiler vectorizes it: it runs over every
 /// byte written.
-fn line_count(bytes: &[u8]) -> u64 {
+pub(crate) fn line_count(bytes: &[u8]) -> u64 {
     let newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
     newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
 }

@@ -107,6 +107,14 @@ impl RotatingFile {
         // Close first: the mill may compress the backup as soon as it exists.
         // There is nothing to flush; lines are written straight to the file.
         self.live = None;
+        // Only a regular file is ours to rename: the path was one when the
+        // sink started (see `sinks::file`), but anyone may have replaced it.
+        match fs::symlink_metadata(&self.path) {
+            Ok(metadata) if !metadata.file_type().is_file() => {
+                return Err(WriteError::NotRegular { path: self.path.clone() });
+            }
+            _ => {}
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let earliest = self.last_backup.map_or(now, |last| now.max(last + 1));
         let millis = self.names.unused(earliest);

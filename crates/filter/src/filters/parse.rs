@@ -1,5 +1,6 @@
 //! Reading FlowFilters as users write them: JSON objects in a string.
 
+use flowlog_config::value::Kind;
 use flowlog_flow::{FlowFilter, descriptors};
 use prost_reflect::{DeserializeOptions, DynamicMessage, EnumDescriptor, FieldDescriptor, MessageDescriptor};
 use serde_json::Value;
@@ -58,7 +59,7 @@ fn parse_stream(text: &str, mut offset: usize) -> Result<Vec<FlowFilter>, Filter
             }
         };
         if !value.is_object() {
-            let mut error = FilterError::new(format!("expected a JSON object, found {}", describe_type(&value)));
+            let mut error = FilterError::new(format!("expected a JSON object, found {}", value.kind()));
             if value.as_str().is_some_and(|s| s.trim_start().starts_with('{')) {
                 error = error.with_detail("remove the quotes around the filter");
             }
@@ -91,7 +92,7 @@ fn whitespace_len(text: &str) -> usize {
 /// the wrong type is an error naming the key and the value.
 pub fn filter_from_json(value: &Value) -> Result<FlowFilter, FilterError> {
     let Value::Object(object) = value else {
-        return Err(FilterError::new(format!("expected a JSON object, found {}", describe_type(value))));
+        return Err(FilterError::new(format!("expected a JSON object, found {}", value.kind())));
     };
     let descriptor = descriptors::message("flow.FlowFilter");
     let options = DeserializeOptions::new();
@@ -131,13 +132,8 @@ fn check_enum_names(field: &FieldDescriptor, enumeration: &EnumDescriptor, items
             continue;
         }
         let values: Vec<String> = enumeration.values().map(|v| v.name().to_owned()).collect();
-        let closest = values
-            .iter()
-            .map(|v| (strsim::jaro_winkler(&v.to_lowercase(), &name.to_lowercase()), v))
-            .filter(|(score, _)| *score >= 0.85)
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let detail = match closest {
-            Some((_, value)) => format!("did you mean `{value}`?"),
+        let detail = match flowlog_config::closest(name, values.iter().map(String::as_str)) {
+            Some(value) => format!("did you mean `{value}`?"),
             None if values.len() <= 16 => format!("expected one of {}", values.join(", ")),
             None => format!("expected a {} value name or number", enumeration.full_name()),
         };
@@ -158,18 +154,11 @@ fn lookup_field(descriptor: &MessageDescriptor, key: &str) -> Result<FieldDescri
 }
 
 /// The field name closest to a misspelt `key`, if one is close enough to be
-/// what the user meant. Compares without case and underscores, so that
-/// `sourcePods` and `source_pods` both suggest `source_pod`.
+/// what the user meant (so `sourcePods` and `source_pods` both suggest
+/// `source_pod`).
 fn suggest(descriptor: &MessageDescriptor, key: &str) -> Option<String> {
-    let normalize =
-        |s: &str| s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect::<String>();
-    let key = normalize(key);
-    descriptor
-        .fields()
-        .map(|field| (strsim::jaro_winkler(&key, &normalize(field.name())), field.name().to_owned()))
-        .filter(|(score, _)| *score >= 0.85)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name)
+    let names: Vec<String> = descriptor.fields().map(|field| field.name().to_owned()).collect();
+    flowlog_config::closest(key, names.iter().map(String::as_str)).map(str::to_owned)
 }
 
 /// `value` as compact JSON, cut when long.
@@ -184,17 +173,6 @@ fn quote(value: &Value) -> String {
         text.push('…');
     }
     text
-}
-
-fn describe_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// serde_json's message without its "at line 1 column 7".

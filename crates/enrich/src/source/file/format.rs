@@ -1,11 +1,5 @@
-//! Who is behind a flow's addresses: the `--endpoints-file` table that fills
-//! a flow's `source` and `destination` [`Endpoint`]s.
-//!
-//! Captured flows know their addresses only. Cilium learns pods from its
-//! endpoint manager and IP cache; flowlog learns them from a file listing
-//! them, reloaded by the agent when it changes ([`SharedEndpoints`]).
-//!
-//! # File format
+//! The endpoints file's format: parsed and checked, every problem reported
+//! at once with the entry, pod and key it is in.
 //!
 //! YAML or JSON (JSON is YAML). The top level is either a map with one key,
 //! `endpoints`, holding a list, or the list itself:
@@ -54,278 +48,40 @@
 //! half-written file must not empty the table): write `[]` for no endpoints.
 //!
 //! # Resolution
-//!
-//! [`Endpoints::lookup`] gives, for an address:
-//!
-//! 1. the endpoint listed with it in the file;
-//! 2. else, when it is one of the node's own addresses
-//!    ([`node_addresses`], [`Endpoints::with_node_addresses`]), Hubble's
-//!    host endpoint: identity 1, labels `["reserved:host"]`;
-//! 3. else Hubble's world endpoint: identity 2, labels `["reserved:world"]`.
-//!
-//! So a node address listed in the file is that endpoint, not the host.
-//! The node's addresses are taken when the table is built: on reload, build
-//! with `Endpoints::load(path)?.with_node_addresses(node_addresses()?)`
-//! again, which also picks up addresses added since.
-//!
-//! # How this mirrors Hubble
-//!
-//! From Cilium's source (`pkg/hubble/parser/common/endpoint.go`,
-//! `pkg/hubble/parser/common/labels.go`, `pkg/identity/numericidentity.go`):
-//!
-//! - A local endpoint gets `ID`, `identity`, `namespace`, `pod_name`,
-//!   `labels` (through `SortAndFilterLabels`, a plain `sort.Strings`) and
-//!   one workload when the pod has an owner. An address that is not a local
-//!   endpoint gets only `identity`, the labels of that identity, and the
-//!   namespace and pod name the IP cache knows, which are empty for host and
-//!   world. Hubble 1.19 prints the node as `{"identity":1,"labels":["reserved:host"]}`
-//!   and the outside as `{"identity":2,"labels":["reserved:world"]}`: no `ID`,
-//!   no namespace, no pod name, no cluster name. Those are the two reserved
-//!   endpoints here.
-//! - `cluster_name` is the value of the identity's
-//!   `k8s:io.cilium.k8s.policy.cluster` label (cilium/cilium#32313 and
-//!   #35415); reserved identities have no such label. Here it is the
-//!   `cluster` key, independent of the labels.
-//! - Reserved identities are numbered 0 unknown, 1 host, 2 world,
-//!   3 unmanaged, 4 health, 5 init, 6 remote-node, 7 kube-apiserver,
-//!   8 ingress, 9 world-ipv4, 10 world-ipv6. A dual-stack Cilium gives the
-//!   outside 9 (`reserved:world-ipv4`) or 10 (`reserved:world-ipv6`) and
-//!   keeps 2 for single-stack clusters; flowlog always uses 2, whatever the
-//!   address family.
-//! - With the host firewall or as a kube-apiserver backend, Cilium's host
-//!   identity carries more labels (`reserved:kube-apiserver`, node labels);
-//!   flowlog's has `reserved:host` only.
-//!
-//! # Cost
-//!
-//! [`Endpoints::enrich`] is a hash lookup per address and a clone of the
-//! endpoint found (its strings and label list): it runs for every flow.
-//! [`Endpoints::enrich_addrs`] skips parsing the addresses back from the
-//! flow's strings.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::ptr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
-use flowlog_flow::{Endpoint, Flow, Workload};
+use flowlog_config::value::Kind;
+use flowlog_flow::{Endpoint, Workload};
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
-/// Cilium's reserved identity of the local node.
-pub const HOST_IDENTITY: u32 = 1;
-/// Cilium's reserved identity of everything outside the cluster.
-pub const WORLD_IDENTITY: u32 = 2;
-/// The label of [`HOST_IDENTITY`].
-pub const HOST_LABEL: &str = "reserved:host";
-/// The label of [`WORLD_IDENTITY`].
-pub const WORLD_LABEL: &str = "reserved:world";
+use crate::endpoints::EndpointMap;
 
 /// The source Cilium gives Kubernetes pod labels, used for labels given as a map.
 const K8S_SOURCE: &str = "k8s:";
 
-/// The address → endpoint table, with the node's addresses as the host.
+/// Parses an endpoints file's text.
 ///
-/// Immutable once built; share it with [`SharedEndpoints`]. Equality
-/// compares what every address resolves to, so a reload that changes
-/// nothing can be told apart.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoints {
-    /// Listed endpoints and the node's addresses (mapped to `host`).
-    by_addr: HashMap<IpAddr, Arc<Endpoint>>,
-    host: Arc<Endpoint>,
-    world: Endpoint,
+/// Fails with [`EndpointsError::Invalid`] listing every problem found.
+pub fn parse(text: &str) -> Result<EndpointMap, EndpointsError> {
+    parse_problems(text).map_err(|problems| EndpointsError::Invalid { path: None, problems })
 }
 
-impl Default for Endpoints {
-    /// No endpoints and no node addresses: every address is the world.
-    fn default() -> Self {
-        Endpoints {
-            by_addr: HashMap::new(),
-            host: Arc::new(reserved(HOST_IDENTITY, HOST_LABEL)),
-            world: reserved(WORLD_IDENTITY, WORLD_LABEL),
-        }
-    }
-}
-
-fn reserved(identity: u32, label: &str) -> Endpoint {
-    Endpoint { identity, labels: vec![label.to_owned()], ..Endpoint::default() }
-}
-
-impl Endpoints {
-    /// Parses an endpoints file's text (the format is in the
-    /// [module documentation](crate::endpoints)).
-    ///
-    /// Fails with [`EndpointsError::Invalid`] listing every problem found.
-    pub fn parse(text: &str) -> Result<Endpoints, EndpointsError> {
-        parse_problems(text).map_err(|problems| EndpointsError::Invalid { path: None, problems })
-    }
-
-    /// Reads and parses the endpoints file at `path`.
-    pub fn load(path: &Path) -> Result<Endpoints, EndpointsError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| EndpointsError::Read { path: path.to_owned(), source })?;
-        parse_problems(&text).map_err(|problems| EndpointsError::Invalid { path: Some(path.to_owned()), problems })
-    }
-
-    /// This table, with `addresses` (the node's own, from
-    /// [`node_addresses`]) resolving to the host endpoint, except those the
-    /// file lists.
-    pub fn with_node_addresses(mut self, addresses: impl IntoIterator<Item = IpAddr>) -> Endpoints {
-        for address in addresses {
-            self.by_addr.entry(address).or_insert_with(|| Arc::clone(&self.host));
-        }
-        self
-    }
-
-    /// The endpoint of `address`: listed, the host, or the world.
-    pub fn lookup(&self, address: IpAddr) -> &Endpoint {
-        self.by_addr.get(&address).map_or(&self.world, |endpoint| endpoint)
-    }
-
-    /// How many addresses resolve to a listed endpoint or the host.
-    pub fn len(&self) -> usize {
-        self.by_addr.len()
-    }
-
-    /// True when every address resolves to the world.
-    pub fn is_empty(&self) -> bool {
-        self.by_addr.is_empty()
-    }
-
-    /// Fills `flow.source` and `flow.destination` from the addresses in
-    /// `flow.IP`, replacing what was there. Does nothing without `flow.IP`;
-    /// a side whose address does not parse is left as it is.
-    pub fn enrich(&self, flow: &mut Flow) {
-        let Some(ip) = &flow.ip else {
-            return;
-        };
-        let (source, destination) = (ip.source.parse().ok(), ip.destination.parse().ok());
-        if let Some(source) = source {
-            flow.source = Some(self.lookup(source).clone());
-        }
-        if let Some(destination) = destination {
-            flow.destination = Some(self.lookup(destination).clone());
-        }
-    }
-
-    /// Fills `flow.source` and `flow.destination` from addresses the caller
-    /// already has (the record's), without looking at `flow.IP`.
-    pub fn enrich_addrs(&self, flow: &mut Flow, source: IpAddr, destination: IpAddr) {
-        flow.source = Some(self.lookup(source).clone());
-        flow.destination = Some(self.lookup(destination).clone());
-    }
-}
-
-/// The current [`Endpoints`], swapped whole on reload.
-///
-/// Clones share one table. Readers call [`current`](Self::current) once per
-/// batch and use the snapshot without any lock; [`replace`](Self::replace)
-/// never waits for them to finish.
-#[derive(Clone, Debug, Default)]
-pub struct SharedEndpoints {
-    inner: Arc<RwLock<Arc<Endpoints>>>,
-}
-
-impl SharedEndpoints {
-    /// A handle holding `endpoints`.
-    pub fn new(endpoints: Endpoints) -> Self {
-        SharedEndpoints { inner: Arc::new(RwLock::new(Arc::new(endpoints))) }
-    }
-
-    /// A snapshot of the current table.
-    pub fn current(&self) -> Arc<Endpoints> {
-        // The lock guards a single pointer: a panic elsewhere cannot leave it
-        // half-written, so poisoning is ignored.
-        Arc::clone(&self.inner.read().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Adds the node's addresses that appeared since the table was built
-    /// (an interface came up, DHCP renewed), so they resolve to the host.
-    /// Addresses that went away keep resolving to the host until the next
-    /// [`replace`](Self::replace): nothing else can have them meanwhile.
-    pub fn refresh_node_addresses(&self) -> io::Result<()> {
-        let addresses = node_addresses()?;
-        // Under the write lock, so a reload in between cannot be overwritten
-        // by this older table.
-        let mut current = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if addresses.iter().any(|address| !current.by_addr.contains_key(address)) {
-            *current = Arc::new(Endpoints::clone(&current).with_node_addresses(addresses));
-        }
-        Ok(())
-    }
-
-    /// Makes `endpoints` the current table and returns the previous one.
-    ///
-    /// Snapshots already taken keep the previous table until they are
-    /// dropped; it is freed by the last of them (or by the caller), never
-    /// under the lock.
-    pub fn replace(&self, endpoints: Endpoints) -> Arc<Endpoints> {
-        let endpoints = Arc::new(endpoints);
-        let mut current = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        std::mem::replace(&mut *current, endpoints)
-    }
-}
-
-/// Every address on the interfaces of the calling thread's network
-/// namespace (`getifaddrs`), loopback and link-local included, each once.
-pub fn node_addresses() -> io::Result<Vec<IpAddr>> {
-    let mut head: *mut libc::ifaddrs = ptr::null_mut();
-    // SAFETY: `head` is a valid out-pointer; on success the list is freed below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut seen = HashSet::new();
-    let mut addresses = Vec::new();
-    let mut next = head;
-    while !next.is_null() {
-        // SAFETY: `next` is a node of the list getifaddrs returned, not yet freed.
-        let ifaddr = unsafe { &*next };
-        // SAFETY: `ifa_addr` is null or a sockaddr sized for its family.
-        if let Some(address) = unsafe { sockaddr_ip(ifaddr.ifa_addr) }
-            && seen.insert(address)
-        {
-            addresses.push(address);
-        }
-        next = ifaddr.ifa_next;
-    }
-    // SAFETY: `head` came from getifaddrs and nothing refers to the list any more.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(addresses)
-}
-
-/// The address in an `AF_INET` or `AF_INET6` sockaddr.
-///
-/// # Safety
-///
-/// `addr` is null or points to a sockaddr as large as its family's.
-unsafe fn sockaddr_ip(addr: *const libc::sockaddr) -> Option<IpAddr> {
-    if addr.is_null() {
-        return None;
-    }
-    // SAFETY: non-null and valid per the contract; read unaligned, as nothing
-    // promises the alignment of the specific sockaddr types.
-    match i32::from(unsafe { ptr::read_unaligned(addr) }.sa_family) {
-        libc::AF_INET => {
-            // SAFETY: the family says this is a sockaddr_in.
-            let sin = unsafe { ptr::read_unaligned(addr.cast::<libc::sockaddr_in>()) };
-            Some(IpAddr::V4(Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes())))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says this is a sockaddr_in6.
-            let sin6 = unsafe { ptr::read_unaligned(addr.cast::<libc::sockaddr_in6>()) };
-            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
-        }
-        _ => None,
-    }
+/// Reads and parses the endpoints file at `path`.
+pub fn load(path: &Path) -> Result<EndpointMap, EndpointsError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| EndpointsError::Read { path: path.to_owned(), source })?;
+    parse(&text).map_err(|error| error.in_file(path))
 }
 
 /// Why an endpoints file was not accepted.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum EndpointsError {
     /// The file could not be read (or is not UTF-8).
     #[error("reading endpoints file {} failed", path.display())]
@@ -344,6 +100,18 @@ pub enum EndpointsError {
         /// Every problem found, in file order; never empty.
         problems: Vec<Problem>,
     },
+}
+
+impl EndpointsError {
+    /// The same error, saying it is about the file at `path`.
+    pub fn in_file(self, path: &Path) -> Self {
+        match self {
+            EndpointsError::Invalid { problems, .. } => {
+                EndpointsError::Invalid { path: Some(path.to_owned()), problems }
+            }
+            read => read,
+        }
+    }
 }
 
 /// One problem in an endpoints file, located as precisely as known.
@@ -435,7 +203,7 @@ fn file_problem(reason: impl Into<String>) -> Vec<Problem> {
     vec![Problem { entry: None, pod: None, key: None, reason: reason.into() }]
 }
 
-fn parse_problems(text: &str) -> Result<Endpoints, Vec<Problem>> {
+fn parse_problems(text: &str) -> Result<EndpointMap, Vec<Problem>> {
     let entries = match serde_yaml_ng::from_str::<Value>(text) {
         Err(error) => return Err(file_problem(format!("not valid YAML or JSON: {error}"))),
         Ok(Value::Null) => return Err(file_problem("the file is empty; write `[]` for no endpoints")),
@@ -444,20 +212,20 @@ fn parse_problems(text: &str) -> Result<Endpoints, Vec<Problem>> {
             Ok(RawFile { endpoints: Value::Sequence(entries) }) => entries,
             Ok(RawFile { endpoints: Value::Null }) => Vec::new(),
             Ok(RawFile { endpoints: other }) => {
-                return Err(file_problem(format!("endpoints: must be a list, not {}", kind(&other))));
+                return Err(file_problem(format!("endpoints: must be a list, not {}", other.kind())));
             }
             Err(error) => return Err(file_problem(error.to_string())),
         },
         Ok(other) => {
             return Err(file_problem(format!(
                 "the file must be a list of endpoints or a map with an `endpoints` list, not {}",
-                kind(&other)
+                other.kind()
             )));
         }
     };
 
     let mut problems = Vec::new();
-    let mut endpoints = Endpoints::default();
+    let mut endpoints = EndpointMap::new();
     // Which entry claimed each address, including entries with problems, so
     // that a duplicate is reported against both.
     let mut owners: HashMap<IpAddr, usize> = HashMap::new();
@@ -485,7 +253,7 @@ fn parse_problems(text: &str) -> Result<Endpoints, Vec<Problem>> {
                 None => {
                     owners.insert(address, index);
                     if let Some(endpoint) = &endpoint {
-                        endpoints.by_addr.insert(address, Arc::clone(endpoint));
+                        endpoints.insert(address, Arc::clone(endpoint));
                     }
                 }
             }
@@ -518,7 +286,7 @@ fn check_entry(value: Value, problems: &mut Vec<EntryProblem>) -> (Vec<(String, 
     let map = match value {
         Value::Mapping(map) => map,
         other => {
-            problems.push((None, format!("an endpoint must be a map, not {}", kind(&other))));
+            problems.push((None, format!("an endpoint must be a map, not {}", other.kind())));
             return (Vec::new(), None);
         }
     };
@@ -546,11 +314,11 @@ fn check_entry(value: Value, problems: &mut Vec<EntryProblem>) -> (Vec<(String, 
                         Ok(address) => addresses.push((key, address)),
                         Err(_) => problem(key, format!("{text:?} is not an IPv4 or IPv6 address")),
                     },
-                    other => problem(key, format!("an address must be a string, not {}", kind(other))),
+                    other => problem(key, format!("an address must be a string, not {}", other.kind())),
                 }
             }
         }
-        Some(other) => problem("ips".into(), format!("must be a list of addresses, not {}", kind(&other))),
+        Some(other) => problem("ips".into(), format!("must be a list of addresses, not {}", other.kind())),
     }
 
     let mut endpoint = Endpoint {
@@ -576,7 +344,7 @@ fn number(value: Option<Value>, key: &str, problem: &mut impl FnMut(String, Stri
             None => {
                 problem(
                     key.to_owned(),
-                    format!("must be a whole number from 0 to {}, not {}", u32::MAX, describe(&other)),
+                    format!("must be a whole number from 0 to {}, not {}", u32::MAX, other.describe()),
                 );
                 0
             }
@@ -590,7 +358,7 @@ fn string(value: Option<Value>, key: String, problem: &mut impl FnMut(String, St
         Some(Value::String(text)) => text,
         Some(other) => {
             let hint = if is_scalar(&other) { "; quote it" } else { "" };
-            problem(key, format!("must be a string, not {}{hint}", describe(&other)));
+            problem(key, format!("must be a string, not {}{hint}", other.describe()));
             String::new()
         }
     }
@@ -609,7 +377,7 @@ fn labels(value: Option<Value>, problem: &mut impl FnMut(String, String)) -> Vec
                     Value::String(label) => {
                         problem(key, format!("{label:?} is not `source:key=value`, e.g. `k8s:app=web`"))
                     }
-                    other => problem(key, format!("a label must be a string, not {}", describe(&other))),
+                    other => problem(key, format!("a label must be a string, not {}", other.describe())),
                 }
             }
             labels
@@ -618,7 +386,7 @@ fn labels(value: Option<Value>, problem: &mut impl FnMut(String, String)) -> Vec
             let mut labels = Vec::with_capacity(map.len());
             for (key, value) in map {
                 let Value::String(key) = key else {
-                    problem("labels".into(), format!("label keys must be strings, not {}", describe(&key)));
+                    problem("labels".into(), format!("label keys must be strings, not {}", key.describe()));
                     continue;
                 };
                 if key.is_empty() {
@@ -634,7 +402,7 @@ fn labels(value: Option<Value>, problem: &mut impl FnMut(String, String)) -> Vec
         Some(other) => {
             problem(
                 "labels".into(),
-                format!("must be a list of `source:key=value` strings or a map of key: value, not {}", kind(&other)),
+                format!("must be a list of `source:key=value` strings or a map of key: value, not {}", other.kind()),
             );
             Vec::new()
         }
@@ -652,7 +420,7 @@ fn workloads(value: Option<Value>, problem: &mut impl FnMut(String, String)) -> 
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Sequence(items)) => items,
         Some(other) => {
-            problem("workloads".into(), format!("must be a list of {{name, kind}}, not {}", kind(&other)));
+            problem("workloads".into(), format!("must be a list of {{name, kind}}, not {}", other.kind()));
             return Vec::new();
         }
     };
@@ -660,7 +428,7 @@ fn workloads(value: Option<Value>, problem: &mut impl FnMut(String, String)) -> 
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("workloads[{i}]");
         if !matches!(item, Value::Mapping(_)) {
-            problem(at, format!("a workload must be a map with name and kind, not {}", kind(&item)));
+            problem(at, format!("a workload must be a map with name and kind, not {}", item.kind()));
             continue;
         }
         let raw = match serde_yaml_ng::from_value::<RawWorkload>(item) {
@@ -687,36 +455,12 @@ fn is_scalar(value: &Value) -> bool {
     matches!(value, Value::Bool(_) | Value::Number(_))
 }
 
-/// What a value is, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a map",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-/// What a value is, with scalars shown, for messages.
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Bool(b) => format!("the boolean {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) => format!("the string {s:?}"),
-        other => kind(other).to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    use flowlog_flow::Ip;
+    use std::collections::HashSet;
 
     use super::*;
+    use crate::endpoints::Endpoints;
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/endpoints.yaml");
 
@@ -724,8 +468,13 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// The table an endpoints file's `text` names.
+    fn table(text: &str) -> Endpoints {
+        Endpoints::merge([&parse(text).unwrap()])
+    }
+
     fn problems(text: &str) -> Vec<Problem> {
-        match Endpoints::parse(text) {
+        match parse(text) {
             Err(EndpointsError::Invalid { path: None, problems }) => problems,
             other => panic!("expected problems, got {other:?}"),
         }
@@ -750,17 +499,9 @@ mod tests {
         }
     }
 
-    fn host() -> Endpoint {
-        Endpoint { identity: 1, labels: vec!["reserved:host".into()], ..Endpoint::default() }
-    }
-
-    fn world() -> Endpoint {
-        Endpoint { identity: 2, labels: vec!["reserved:world".into()], ..Endpoint::default() }
-    }
-
     #[test]
     fn yaml_list_form() {
-        let endpoints = Endpoints::parse(
+        let endpoints = table(
             "- ips: [10.244.1.5, 'fd00:10:244:1::5']
   id: 1947
   identity: 21223
@@ -771,8 +512,7 @@ mod tests {
   workloads: [{name: deathstar, kind: Deployment}]
 - ips: [10.244.1.60]
 ",
-        )
-        .unwrap();
+        );
         assert_eq!(endpoints.len(), 3);
         assert_eq!(endpoints.lookup(ip("10.244.1.5")), &deathstar());
         assert_eq!(endpoints.lookup(ip("fd00:10:244:1::5")), &deathstar());
@@ -786,113 +526,38 @@ mod tests {
             "cluster": "kind-kind", "namespace": "default", "pod_name": "deathstar-7848d6c4d5-th9v2",
             "labels": ["k8s:org=empire", "k8s:app.kubernetes.io/name=deathstar"],
             "workloads": [{"name": "deathstar", "kind": "Deployment"}]}]}"#;
-        let endpoints = Endpoints::parse(json).unwrap();
+        let endpoints = table(json);
         assert_eq!(endpoints.lookup(ip("fd00:10:244:1::5")), &deathstar());
-        assert_eq!(Endpoints::parse("[]").unwrap(), Endpoints::default());
+        assert_eq!(table("[]"), Endpoints::default());
     }
 
     #[test]
     fn endpoints_map_form() {
-        let listed = Endpoints::parse("- {ips: [10.0.0.1], pod_name: a}").unwrap();
-        let mapped = Endpoints::parse("endpoints:\n  - {ips: [10.0.0.1], pod_name: a}").unwrap();
+        let listed = table("- {ips: [10.0.0.1], pod_name: a}");
+        let mapped = table("endpoints:\n  - {ips: [10.0.0.1], pod_name: a}");
         assert_eq!(listed, mapped);
         assert_eq!(mapped.lookup(ip("10.0.0.1")).pod_name, "a");
-        assert!(Endpoints::parse("endpoints:").unwrap().is_empty());
-        assert!(Endpoints::parse("endpoints: []").unwrap().is_empty());
+        assert!(table("endpoints:").is_empty());
+        assert!(table("endpoints: []").is_empty());
     }
 
     #[test]
     fn labels_as_map_and_as_list() {
-        let from_map = Endpoints::parse(
+        let from_map = table(
             "- ips: [10.0.0.1]
   labels: {org: empire, tier: '', 'container:x': y, version: '1.10', class: deathstar}",
-        )
-        .unwrap();
+        );
         let expected = ["container:x=y", "k8s:class=deathstar", "k8s:org=empire", "k8s:tier", "k8s:version=1.10"];
         assert_eq!(from_map.lookup(ip("10.0.0.1")).labels, expected);
 
         // Lists are sorted byte-wise (as Go's sort.Strings) and deduplicated.
-        let from_list = Endpoints::parse(
+        let from_list = table(
             "- ips: [10.0.0.1]
   labels: [k8s:version=1.10, k8s:tier, k8s:org=empire, container:x=y, k8s:class=deathstar, k8s:org=empire]",
-        )
-        .unwrap();
+        );
         assert_eq!(from_list, from_map);
-        let sorted = Endpoints::parse("- {ips: [10.0.0.1], labels: [k8s:b=1, k8s:B=1, k8s:a.b=1, k8s:a=1]}").unwrap();
+        let sorted = table("- {ips: [10.0.0.1], labels: [k8s:b=1, k8s:B=1, k8s:a.b=1, k8s:a=1]}");
         assert_eq!(sorted.lookup(ip("10.0.0.1")).labels, ["k8s:B=1", "k8s:a.b=1", "k8s:a=1", "k8s:b=1"]);
-    }
-
-    #[test]
-    fn host_and_world() {
-        let node = [ip("192.168.1.10"), ip("fe80::1"), ip("127.0.0.1")];
-        let endpoints = Endpoints::parse("- {ips: [10.0.0.1], pod_name: a}").unwrap().with_node_addresses(node);
-        assert_eq!(endpoints.len(), 4);
-        for address in node {
-            assert_eq!(endpoints.lookup(address), &host(), "{address}");
-        }
-        assert_eq!(endpoints.lookup(ip("1.1.1.1")), &world());
-        assert_eq!(endpoints.lookup(ip("2606:4700::1111")), &world());
-        assert_eq!(endpoints.lookup(ip("10.0.0.1")).pod_name, "a");
-        assert_eq!(Endpoints::default().lookup(ip("192.168.1.10")), &world());
-    }
-
-    #[test]
-    fn a_listed_node_address_is_not_the_host() {
-        let endpoints = Endpoints::parse("- {ips: [192.168.1.10], pod_name: hostnet}")
-            .unwrap()
-            .with_node_addresses([ip("192.168.1.10"), ip("192.168.1.11")]);
-        assert_eq!(endpoints.lookup(ip("192.168.1.10")).pod_name, "hostnet");
-        assert_eq!(endpoints.lookup(ip("192.168.1.11")), &host());
-    }
-
-    #[test]
-    fn enrich_fills_both_sides() {
-        let text = "- ips: [10.244.1.5]
-  id: 1947
-  identity: 21223
-  cluster: kind-kind
-  namespace: default
-  pod_name: deathstar-7848d6c4d5-th9v2
-  labels: {app.kubernetes.io/name: deathstar, org: empire}
-  workloads: [{name: deathstar, kind: Deployment}]";
-        let endpoints = Endpoints::parse(text).unwrap().with_node_addresses([ip("10.0.0.2")]);
-        let mut flow = Flow {
-            ip: Some(Ip { source: "10.0.0.2".into(), destination: "10.244.1.5".into(), ..Ip::default() }),
-            ..Flow::default()
-        };
-        endpoints.enrich(&mut flow);
-        assert_eq!(flow.source, Some(host()));
-        assert_eq!(flow.destination, Some(deathstar()));
-
-        // Replaces what was there; the world for unknown addresses.
-        flow.ip = Some(Ip { source: "10.244.1.5".into(), destination: "8.8.8.8".into(), ..Ip::default() });
-        endpoints.enrich(&mut flow);
-        assert_eq!((flow.source, flow.destination), (Some(deathstar()), Some(world())));
-
-        let mut bare = Flow::default();
-        endpoints.enrich(&mut bare);
-        assert_eq!(bare, Flow::default(), "no IP, nothing to fill");
-
-        let mut flow = Flow::default();
-        endpoints.enrich_addrs(&mut flow, IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)), ip("10.244.1.5"));
-        assert_eq!((flow.source, flow.destination), (Some(world()), Some(deathstar())));
-    }
-
-    #[test]
-    fn ipv6() {
-        let endpoints = Endpoints::parse("- {ips: ['fd00::5', '2001:db8::1'], pod_name: v6}")
-            .unwrap()
-            .with_node_addresses([IpAddr::V6(Ipv6Addr::LOCALHOST)]);
-        // Any spelling of the address finds it.
-        assert_eq!(endpoints.lookup(ip("2001:0db8:0000::0001")).pod_name, "v6");
-        let mut flow = Flow {
-            ip: Some(Ip { source: "fd00::5".into(), destination: "::1".into(), ..Ip::default() }),
-            ..Flow::default()
-        };
-        endpoints.enrich(&mut flow);
-        assert_eq!(flow.source.unwrap().pod_name, "v6");
-        assert_eq!(flow.destination, Some(host()));
-        assert_eq!(endpoints.lookup(ip("fd00::6")), &world());
     }
 
     #[test]
@@ -998,7 +663,7 @@ mod tests {
         assert_eq!(problems[3], "endpoints[1]: an endpoint must be a map, not a string");
         assert!(problems[4].starts_with("endpoints[2] (pod p): unknown field `colour`"), "{}", problems[4]);
 
-        let error = Endpoints::parse(text).unwrap_err().to_string();
+        let error = parse(text).unwrap_err().to_string();
         assert!(error.starts_with("invalid endpoints: endpoints[0]: ips[1]"), "{error}");
         assert!(error.contains("; endpoints[1]: an endpoint must be a map"), "{error}");
     }
@@ -1019,13 +684,13 @@ mod tests {
     #[test]
     fn load_names_the_file() {
         let missing = Path::new("/nonexistent/endpoints.yaml");
-        let error = Endpoints::load(missing).unwrap_err();
+        let error = load(missing).unwrap_err();
         assert!(matches!(&error, EndpointsError::Read { path, .. } if path == missing), "{error:?}");
         assert_eq!(error.to_string(), "reading endpoints file /nonexistent/endpoints.yaml failed");
 
         let path = std::env::temp_dir().join(format!("flowlog-endpoints-test-{}.yaml", std::process::id()));
         std::fs::write(&path, "- {ips: [nope]}").unwrap();
-        let error = Endpoints::load(&path).unwrap_err().to_string();
+        let error = load(&path).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             error,
@@ -1038,36 +703,10 @@ mod tests {
 
     #[test]
     fn the_example_file_parses() {
-        let endpoints = Endpoints::load(Path::new(EXAMPLE)).unwrap();
+        let endpoints = load(Path::new(EXAMPLE)).unwrap();
         assert!(endpoints.len() >= 3, "{endpoints:?}");
-        let pods: HashSet<&str> = endpoints.by_addr.values().map(|e| e.namespace.as_str()).collect();
+        let pods: HashSet<&str> = endpoints.values().map(|e| e.namespace.as_str()).collect();
         assert!(pods.len() >= 2, "two namespaces: {pods:?}");
-        assert!(endpoints.by_addr.values().all(|e| !e.labels.is_empty() && !e.workloads.is_empty()));
-    }
-
-    #[test]
-    fn shared_endpoints_swap() {
-        let shared = SharedEndpoints::default();
-        let reader = shared.clone();
-        let before = reader.current();
-        assert_eq!(before.lookup(ip("10.0.0.1")), &world());
-
-        let previous = shared.replace(Endpoints::parse("- {ips: [10.0.0.1], pod_name: a}").unwrap());
-        assert!(Arc::ptr_eq(&previous, &before));
-        assert_eq!(reader.current().lookup(ip("10.0.0.1")).pod_name, "a");
-        // A snapshot taken before the swap stays as it was.
-        assert_eq!(before.lookup(ip("10.0.0.1")), &world());
-    }
-
-    #[test]
-    fn node_addresses_are_listed_once() {
-        let addresses = node_addresses().unwrap();
-        let unique: HashSet<_> = addresses.iter().collect();
-        assert_eq!(unique.len(), addresses.len(), "{addresses:?}");
-        // Loopback is up with 127.0.0.1 in any namespace a test runs in,
-        // unless it is a fresh one.
-        if !addresses.is_empty() {
-            assert!(addresses.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "{addresses:?}");
-        }
+        assert!(endpoints.values().all(|e| !e.labels.is_empty() && !e.workloads.is_empty()));
     }
 }

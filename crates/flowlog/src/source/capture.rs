@@ -1,0 +1,138 @@
+//! `flowlog run`'s source: the eBPF capture, then the enrichment stage that
+//! names each flow's endpoints.
+//!
+//! ```text
+//! Session (ring buffer, netlink) ─ CapturedFlow ─▶ SharedEndpoints::enrich ─▶ flow metrics ─▶ pipeline input
+//! ```
+//!
+//! Built after the exporters and the metrics endpoint (a bad option or a
+//! busy port stops the agent before anything touches the kernel). Stopping
+//! detaches the programs first, then hands out the records the kernel still
+//! holds.
+
+use flowlog_capture_ebpf::CaptureOptions;
+use flowlog_capture_ebpf::interfaces::InterfaceEvent;
+use flowlog_capture_ebpf::session::{Captured, CapturedFlow, Session, SessionOptions, StopHandle};
+use flowlog_config::Requester;
+use flowlog_enrich::{EndpointsFile, NodeAddresses, SharedEndpoints};
+use flowlog_export::lost::LossCause;
+use flowlog_export::{Input, InputSender};
+use flowlog_flow::export_event::ResponseTypes;
+use flowlog_flow::{ExportEvent, Flow, LostEventSource};
+use flowlog_metrics::Metrics;
+use tokio::sync::watch;
+
+use crate::cli::CaptureArgs;
+use crate::error::{ConfigError, Failure, RuntimeError};
+
+/// The capture, loaded and attached, and the endpoints its flows are named from.
+#[derive(Debug)]
+pub struct CaptureSource {
+    session: Session,
+    endpoints: SharedEndpoints,
+    metrics: Option<Metrics>,
+}
+
+impl CaptureSource {
+    /// Reads the endpoints file, lists the node's addresses, loads the
+    /// programs and attaches them to the interfaces that match. Returns the
+    /// source and what makes the endpoints file be read again (SIGHUP).
+    pub fn start(
+        args: &CaptureArgs,
+        node_name: &str,
+        metrics: Option<Metrics>,
+    ) -> Result<(Self, Vec<Requester>), Failure> {
+        if args.interfaces.is_empty() {
+            return Err(ConfigError::NothingToCapture.into());
+        }
+        // Named in this order: the endpoints file wins over the node's own addresses.
+        let endpoints = SharedEndpoints::default();
+        let mut reloads = Vec::new();
+        if let Some(path) = &args.endpoints_file {
+            let file = EndpointsFile::open(path.clone()).map_err(ConfigError::from)?;
+            tracing::info!(file = %path.display(), addresses = file.len(), "endpoints read");
+            reloads.push(file.watcher().requester());
+            endpoints.add_source(file);
+        }
+        endpoints.add_source(NodeAddresses::list());
+
+        let (session, attached) = Session::start(session_options(args, node_name)).map_err(RuntimeError::Capture)?;
+        attached.iter().for_each(log_interface);
+        if session.interfaces().attached().next().is_none() {
+            tracing::warn!(
+                patterns = %args.interfaces.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+                "no interface matches --interface yet; capturing drops only, and interfaces as they appear"
+            );
+        }
+        Ok((Self { session, endpoints, metrics }, reloads))
+    }
+
+    /// Captures until `stop` turns true or the pipeline is gone, then
+    /// detaches and hands out what the kernel still holds.
+    pub async fn run(self, input: InputSender, mut stop: watch::Receiver<bool>) -> Result<(), Failure> {
+        let Self { session, endpoints, metrics } = self;
+        let stopper: StopHandle = session.stop_handle();
+        let flows = metrics.as_ref().map(Metrics::flows);
+        let capture = session.run(async |captured| match captured {
+            Captured::Flow(CapturedFlow { mut flow, addresses }) => {
+                if let Some((source, destination)) = addresses {
+                    endpoints.enrich_addrs(&mut flow, source, destination);
+                }
+                if let Some(flows) = flows {
+                    flows.observe_flow(&flow);
+                }
+                input.send_async(Input::Event(Box::new(export_event(*flow)))).await.is_ok()
+            }
+            Captured::Lost(count) => {
+                if let Some(flows) = flows {
+                    flows.lost(LostEventSource::PerfEventRingBuffer, count);
+                }
+                input.send_async(Input::Lost { cause: LossCause::KernelRingBuffer, count }).await.is_ok()
+            }
+            Captured::Interface(event) => {
+                log_interface(&event);
+                true
+            }
+        });
+        tokio::pin!(capture);
+        let result = tokio::select! {
+            result = &mut capture => result,
+            _ = stop.wait_for(|stopping| *stopping) => {
+                stopper.stop();
+                capture.await
+            }
+        };
+        if let (Err(error), Some(metrics)) = (&result, &metrics) {
+            metrics.health().capture_failed(&error.to_string());
+        }
+        tracing::info!("capture stopped");
+        result.map_err(|error| RuntimeError::CaptureRead(error).into())
+    }
+}
+
+fn session_options(args: &CaptureArgs, node_name: &str) -> SessionOptions {
+    SessionOptions {
+        capture: CaptureOptions {
+            aggregation: args.monitor_aggregation,
+            report_interval: args.monitor_aggregation_interval,
+            ring_buffer_bytes: args.ring_buffer_size_kb.saturating_mul(1024),
+            report_unspecified_drops: args.report_unspecified_drops,
+            drops: args.capture_drops,
+            tc_mode: args.tc_mode,
+        },
+        interfaces: args.interfaces.clone(),
+        node_name: node_name.to_owned(),
+    }
+}
+
+/// A flow as the exporter writes it, stamped with the flow's own time and node.
+fn export_event(flow: Flow) -> ExportEvent {
+    ExportEvent { time: flow.time, node_name: flow.node_name.clone(), response_types: Some(ResponseTypes::Flow(flow)) }
+}
+
+fn log_interface(event: &InterfaceEvent) {
+    match event {
+        InterfaceEvent::Failed { .. } => tracing::warn!("{event}"),
+        _ => tracing::info!("{event}"),
+    }
+}

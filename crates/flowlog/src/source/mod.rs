@@ -1,0 +1,102 @@
+//! Where an exporting command's events come from: the only part in which
+//! `run` and `replay` differ.
+//!
+//! - [`capture`]: `flowlog run`'s eBPF capture, its flows named by the
+//!   enrichment stage;
+//! - [`replay`]: `flowlog replay`'s export lines, read from a file, a FIFO
+//!   or standard input.
+//!
+//! A source feeds the pipeline's input until its input ends or it is told
+//! to stop, counting every event in the flow metrics as it goes (before the
+//! exporters' filters, as Hubble counts the flows it processes).
+
+pub mod capture;
+mod follow;
+pub mod replay;
+
+use flowlog_config::Requester;
+use flowlog_export::{InputSender, WhenFull};
+use flowlog_metrics::Metrics;
+use tokio::sync::watch;
+
+use crate::error::Failure;
+
+/// An exporting command's source of events.
+#[derive(Debug)]
+pub enum Source {
+    /// The agent's capture.
+    Capture(Box<capture::CaptureSource>),
+    /// A replay of export lines.
+    Replay(replay::ReplaySource),
+}
+
+impl Source {
+    /// What the source does, for the log: `capturing`, `replaying`.
+    pub fn activity(&self) -> &'static str {
+        match self {
+            Source::Capture(_) => "capturing",
+            Source::Replay(_) => "replaying",
+        }
+    }
+
+    /// Feeds `input` until the input ends or `stop` turns true. A capture
+    /// then detaches and hands out what the kernel still holds; a replay
+    /// stops reading at once.
+    pub async fn run(self, input: InputSender, stop: watch::Receiver<bool>) -> Result<(), Failure> {
+        match self {
+            Source::Capture(capture) => capture.run(input, stop).await,
+            Source::Replay(replay) => replay.run(input, stop).await,
+        }
+    }
+}
+
+/// What a command asks its source to be, before it is built.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceArgs<'a> {
+    /// `flowlog run`.
+    Capture(&'a crate::cli::CaptureArgs),
+    /// `flowlog replay`.
+    Replay(&'a crate::cli::ReplayArgs),
+}
+
+/// Flows decoded ahead of the pipeline in `run`. Beyond this the capture
+/// waits and the kernel's ring buffer absorbs the burst; what overflows it
+/// is counted and reported as `lost_events`.
+const CAPTURE_QUEUE: usize = 16 * 1024;
+/// Events decoded ahead of the pipeline in `replay`.
+const REPLAY_QUEUE: usize = 4096;
+
+impl SourceArgs<'_> {
+    /// What a full sink does: live capture must never wait for one slow
+    /// disk, so it drops and reports; a replay must not lose lines, so it
+    /// waits.
+    pub fn when_full(self) -> WhenFull {
+        match self {
+            SourceArgs::Capture(_) => WhenFull::Drop,
+            SourceArgs::Replay(_) => WhenFull::Wait,
+        }
+    }
+
+    /// How many inputs may wait for the pipeline.
+    pub fn queue(self) -> usize {
+        match self {
+            SourceArgs::Capture(_) => CAPTURE_QUEUE,
+            SourceArgs::Replay(_) => REPLAY_QUEUE,
+        }
+    }
+
+    /// Builds the source, counting into `metrics` when they are served;
+    /// returns it with what makes its config files be read again (SIGHUP).
+    pub fn build(self, node_name: &str, metrics: Option<Metrics>) -> Result<(Source, Vec<Requester>), Failure> {
+        match self {
+            SourceArgs::Capture(args) => {
+                let (capture, reloads) = capture::CaptureSource::start(args, node_name, metrics)?;
+                Ok((Source::Capture(Box::new(capture)), reloads))
+            }
+            SourceArgs::Replay(args) => {
+                let flows = metrics.map(|metrics| metrics.flows().clone());
+                Ok((Source::Replay(replay::ReplaySource::new(args, node_name, flows)?), Vec::new()))
+            }
+        }
+    }
+}
