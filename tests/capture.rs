@@ -17,6 +17,7 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -299,6 +300,227 @@ fn kernel_ring_buffer_losses_are_reported_as_lost_events() {
     // Each ping is a request leaving web (lxc-web ingress) and a reply
     // reaching it (egress): every one of them was either written or counted.
     assert!(echoes + lost >= 2 * PINGS, "{echoes} flows + {lost} lost < {} packets", 2 * PINGS);
+}
+
+/// Two dynamic flow logs beside the static exporter, one of them on a FIFO
+/// that nobody reads (a stand-in for a hung NFS mount): the others get every
+/// flow while it is stuck, its losses are counted in `/metrics`, and once a
+/// reader comes they are reported in its own stream as `lost_events`.
+#[test]
+fn a_stuck_flow_log_loses_only_its_own_lines_and_reports_them() {
+    if netns::skip_unless_root("a_stuck_flow_log_loses_only_its_own_lines_and_reports_them") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (fifo, flow_logs) = stuck_flow_logs(dir.path());
+    let everything = dir.path().join("static.log");
+    let ns = Namespaces::new("stuck", 212);
+    let flowlog = start_flowlog(
+        &ns,
+        &[
+            "--interface=lxc*:endpoint",
+            "--monitor-aggregation=none",
+            "--capture-drops=false",
+            "--export-file-path",
+            everything.to_str().unwrap(),
+            "--export-file-max-size-mb=100",
+            "--flowlogs-config-path",
+            flow_logs.to_str().unwrap(),
+            "--metrics-address=127.0.0.1:0",
+        ],
+    );
+    let metrics = support::metrics_address(&flowlog);
+
+    // Enough flows to fill the stuck sink's queue many times over.
+    const DATAGRAMS: usize = 5000;
+    udp_flood(&ns, 212, DATAGRAMS);
+    let all = dir.path().join("all.log");
+    let caught_up = wait_for(Duration::from_secs(20), || {
+        support::lines_of(&all).len() >= DATAGRAMS && support::lines_of(&all) == support::lines_of(&everything)
+    });
+    assert!(
+        caught_up.is_some(),
+        "the healthy flow log did not get every flow while the other was stuck: {} lines, the static exporter {}\n{}",
+        support::lines_of(&all).len(),
+        support::lines_of(&everything).len(),
+        flowlog.stderr()
+    );
+    let (_, scraped) = ns.node.run(|| support::get(metrics, "/metrics"));
+    let lost = support::sum(
+        &scraped,
+        "flowlog_exporter_events_lost_total",
+        &[r#"exporter="stuck""#, r#"reason="queue_full""#],
+    );
+    assert!(lost > 0, "the stuck flow log's losses are not counted:\n{scraped}");
+    let healthy_lost = support::sum(&scraped, "flowlog_exporter_events_lost_total", &[r#"exporter="all""#]);
+    assert_eq!(healthy_lost, 0, "the healthy flow log lost lines:\n{scraped}");
+
+    // A reader comes: the stuck flow log writes what it kept, and says what it lost.
+    let reader = read_lines(fifo);
+    let (finished, _) = {
+        let reported = wait_for(Duration::from_secs(10), || reader.lost_events() >= lost);
+        assert!(reported.is_some(), "the stuck flow log reported {} of {lost} lost events", reader.lost_events());
+        flowlog.stop_with("TERM")
+    };
+    assert_eq!(finished.code, Some(0), "every line went out in the end:\n{}", finished.stderr);
+    let lines = reader.finish();
+    let lost_lines: Vec<&Value> = lines.iter().filter(|line| line["lost_events"].is_object()).collect();
+    assert!(!lost_lines.is_empty());
+    for line in &lost_lines {
+        assert_eq!(line["lost_events"]["source"], "OBSERVER_EVENTS_QUEUE", "{line}");
+    }
+    let flows = lines.iter().filter(|line| line["flow"].is_object()).count() as u64;
+    let reported: u64 = lost_lines
+        .iter()
+        .map(|line| line["lost_events"]["num_events_lost"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    let captured = support::lines_of(&everything).len() as u64;
+    assert_eq!(flows + reported, captured, "every flow is either in the stuck log or counted as lost");
+}
+
+/// SIGTERM while a flow log is stuck on a FIFO nobody reads: the agent
+/// exits within the grace period plus a second, naming the flow log and the
+/// lines it could not write.
+#[test]
+fn sigterm_with_a_stuck_sink_exits_within_the_grace_period() {
+    if netns::skip_unless_root("sigterm_with_a_stuck_sink_exits_within_the_grace_period") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_fifo, flow_logs) = stuck_flow_logs(dir.path());
+    let ns = Namespaces::new("grace", 213);
+    let flowlog = start_flowlog(
+        &ns,
+        &[
+            "--interface=lxc*:endpoint",
+            "--monitor-aggregation=none",
+            "--capture-drops=false",
+            "--flowlogs-config-path",
+            flow_logs.to_str().unwrap(),
+            "--shutdown-grace-period=2s",
+        ],
+    );
+    udp_flood(&ns, 213, 500);
+    let all = dir.path().join("all.log");
+    assert!(wait_for(Duration::from_secs(10), || support::lines_of(&all).len() >= 500).is_some());
+
+    let (finished, took) = flowlog.stop_with("TERM");
+    assert!(took < Duration::from_secs(3), "took {took:?} to exit with a 2 s grace period:\n{}", finished.stderr);
+    assert_eq!(finished.code, Some(1), "lines were left unwritten:\n{}", finished.stderr);
+    let named =
+        finished.stderr.lines().find(|line| line.contains("lines not written") && line.contains("exporter=stuck"));
+    let named = named.unwrap_or_else(|| panic!("the stuck flow log is not named:\n{}", finished.stderr));
+    let count: u64 =
+        named.split("lines=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().parse().unwrap();
+    assert!(count > 0, "{named}");
+    let unwritten = |line: &&str| line.contains("lines not written") && line.contains("exporter=all");
+    assert!(!finished.stderr.lines().any(|line| unwritten(&line)), "the healthy flow log wrote everything");
+}
+
+/// With its standard error gone (a log pipe whose reader left), the agent
+/// keeps capturing and exporting.
+#[test]
+fn a_closed_log_stream_does_not_stop_the_agent() {
+    if netns::skip_unless_root("a_closed_log_stream_does_not_stop_the_agent") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("flows.log");
+    let ns = Namespaces::new("nolog", 214);
+    let mut command = Command::new("nsenter");
+    command
+        .arg(ns.node.nsenter_arg())
+        .arg(env!("CARGO_BIN_EXE_flowlog"))
+        .args(["run", "--interface=lxc*:endpoint", "--monitor-aggregation=none", "--capture-drops=false"])
+        .arg("--export-file-path")
+        .arg(&output)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    // Read the first log line, then go away, as `2>&1 | head -1` would.
+    let mut stderr = child.stderr.take().unwrap();
+    let mut first = [0u8; 1];
+    stderr.read_exact(&mut first).unwrap();
+    drop(stderr);
+
+    // Flows come once the programs are attached, which is after that first line.
+    let started = wait_for(Duration::from_secs(10), || {
+        udp_flood(&ns, 214, 10);
+        !support::lines_of(&output).is_empty()
+    });
+    assert!(started.is_some(), "no flows with the log stream closed");
+    let before = support::lines_of(&output).len();
+    udp_flood(&ns, 214, 100);
+    let more = wait_for(Duration::from_secs(10), || support::lines_of(&output).len() >= before + 100);
+    assert!(more.is_some(), "the agent stopped exporting with its log stream closed");
+    support::send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A dynamic flow log file in `dir` with `all`, a file, and `stuck`, a FIFO
+/// nobody reads; returns the FIFO and the file.
+fn stuck_flow_logs(dir: &Path) -> (PathBuf, PathBuf) {
+    let fifo = dir.join("stuck.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let flow_logs = dir.join("flowlogs.yaml");
+    let all = dir.join("all.log");
+    let yaml = format!(
+        "flowLogs:\n  - {{name: all, filePath: {}, fileMaxSizeMb: 100}}\n  - {{name: stuck, filePath: {}}}\n",
+        all.display(),
+        fifo.display()
+    );
+    std::fs::write(&flow_logs, yaml).unwrap();
+    (fifo, flow_logs)
+}
+
+/// `count` datagrams from web to db (10.`net`.2.2), as fast as they go.
+fn udp_flood(ns: &Namespaces, net: u8, count: usize) {
+    let receiver = ns.db.run(|| UdpSocket::bind(("0.0.0.0", UDP_PORT)).unwrap());
+    let sender = ns.web.run(|| UdpSocket::bind(("0.0.0.0", 0)).unwrap());
+    for _ in 0..count {
+        sender.send_to(b"flood", (format!("10.{net}.2.2").as_str(), UDP_PORT)).unwrap();
+    }
+    drop(receiver);
+}
+
+/// A FIFO's lines, read as JSON on a thread of its own until its writer closes it.
+struct FifoReader {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+fn read_lines(fifo: PathBuf) -> FifoReader {
+    let lines: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = std::sync::Arc::default();
+    let collected = std::sync::Arc::clone(&lines);
+    let thread = std::thread::spawn(move || {
+        let reader = std::io::BufReader::new(std::fs::File::open(fifo).unwrap());
+        for line in std::io::BufRead::lines(reader) {
+            let line: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            collected.lock().unwrap().push(line);
+        }
+    });
+    FifoReader { lines, thread }
+}
+
+impl FifoReader {
+    /// The events its `lost_events` lines report so far.
+    fn lost_events(&self) -> u64 {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter_map(|line| line["lost_events"]["num_events_lost"].as_str())
+            .map(|count| count.parse::<u64>().unwrap())
+            .sum()
+    }
+
+    /// Every line, once the writer has closed the FIFO.
+    fn finish(self) -> Vec<Value> {
+        self.thread.join().unwrap();
+        std::mem::take(&mut self.lines.lock().unwrap())
+    }
 }
 
 /// `flowlog run ARGS` inside the node's namespace, once it is capturing.

@@ -4,48 +4,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Flowlog, Running, lines_of, wait_for};
-
-/// `GET path` over a plain TCP connection: the status code and the body.
-fn get(address: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"));
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not HTTP: {response:?}"));
-    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
-    (code, body.to_owned())
-}
-
-/// The sum of `metric`'s samples whose labels include every one of `labels`
-/// (`r#"exporter="all""#`, …); 0 when there are none.
-fn sum(text: &str, metric: &str, labels: &[&str]) -> u64 {
-    text.lines()
-        .filter_map(|line| line.strip_prefix(metric))
-        .filter_map(|rest| {
-            let (labels_part, value) = rest.rsplit_once(' ')?;
-            (labels_part.starts_with('{') || labels_part.is_empty()).then_some((labels_part, value))
-        })
-        .filter(|(labels_part, _)| labels.iter().all(|label| labels_part.contains(label)))
-        .map(|(_, value)| value.parse::<f64>().unwrap_or_else(|e| panic!("{metric} value {value:?}: {e}")) as u64)
-        .sum()
-}
-
-/// The address flowlog logged it serves metrics on (it was asked for port 0).
-fn metrics_address(running: &Running) -> SocketAddr {
-    let logged = wait_for(Duration::from_secs(10), || running.stderr().contains("serving metrics"));
-    assert!(logged.is_some(), "no metrics address logged:\n{}", running.stderr());
-    let stderr = running.stderr();
-    let line = stderr.lines().find(|line| line.contains("serving metrics")).unwrap();
-    let address = line.split("address=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap();
-    address.parse().unwrap_or_else(|e| panic!("{address:?} in {line:?}: {e}"))
-}
+use support::{Flowlog, get, lines_of, metrics_address, sum, wait_for};
 
 fn generated(count: usize) -> Vec<String> {
     let text = Flowlog::run(&["generate", "--count", &count.to_string(), "--seed", "7"]).success().stdout;

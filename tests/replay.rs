@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{Flowlog, SAMPLE, jq, lines_of, sample_events, send_signal};
@@ -241,4 +241,75 @@ fn aggregation_folds_flows_into_counted_lines() {
         .sum();
     let sample_flows = std::fs::read_to_string(SAMPLE).unwrap().lines().filter(|l| l.starts_with("{\"flow\"")).count();
     assert_eq!(total as usize, sample_flows, "every flow is counted once");
+}
+
+/// A replay waits for a slow sink rather than drop lines; with a dynamic flow
+/// log stuck on a FIFO nobody reads, SIGTERM still ends it within the grace
+/// period plus a second, naming the flow log and the lines it could not write.
+#[test]
+fn sigterm_with_a_stuck_sink_exits_within_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (finished, took) = stuck_replay(dir.path(), "2s").stop_with("TERM");
+    assert!(took < Duration::from_secs(3), "took {took:?} to exit with a 2 s grace period:\n{}", finished.stderr);
+    assert_eq!(finished.code, Some(1), "{}", finished.stderr);
+    let named =
+        finished.stderr.lines().find(|line| line.contains("lines not written") && line.contains("exporter=stuck"));
+    assert!(named.is_some_and(|line| line.contains("lines=")), "the stuck flow log is not named:\n{}", finished.stderr);
+}
+
+/// The second SIGTERM (or SIGINT) does not wait for the grace period.
+#[test]
+fn a_second_signal_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = stuck_replay(dir.path(), "60s");
+    send_signal(running.pid(), "TERM");
+    let stopping = support::wait_for(Duration::from_secs(5), || running.stderr().contains("stopping"));
+    assert!(stopping.is_some(), "{}", running.stderr());
+    let (finished, took) = running.stop_with("INT");
+    assert!(took < Duration::from_secs(1), "took {took:?} after the second signal:\n{}", finished.stderr);
+    assert_eq!(finished.code, Some(1), "{}", finished.stderr);
+    assert!(finished.stderr.contains("second signal"), "{}", finished.stderr);
+}
+
+/// A replay of the sample into two dynamic flow logs, one of them on a FIFO
+/// nobody reads, with `grace` as its shutdown grace period; returned once
+/// the stuck flow log is running.
+fn stuck_replay(dir: &std::path::Path, grace: &str) -> support::Running {
+    let stuck = dir.join("stuck.fifo");
+    assert!(Command::new("mkfifo").arg(&stuck).status().unwrap().success());
+    let flow_logs = dir.join("flowlogs.yaml");
+    let yaml = format!(
+        "flowLogs:\n  - {{name: all, filePath: {}}}\n  - {{name: stuck, filePath: {}}}\n",
+        dir.join("all.log").display(),
+        stuck.display()
+    );
+    std::fs::write(&flow_logs, yaml).unwrap();
+    let grace = format!("--shutdown-grace-period={grace}");
+    let mut running =
+        support::Running::replay_from_fifo(dir, &["--flowlogs-config-path", flow_logs.to_str().unwrap(), &grace]);
+    let sample: Vec<String> = std::fs::read_to_string(SAMPLE).unwrap().lines().map(str::to_owned).collect();
+    running.send(&sample);
+    let writing = support::wait_for(Duration::from_secs(10), || running.stderr().contains("exporter=stuck"));
+    assert!(writing.is_some(), "{}", running.stderr());
+    running
+}
+
+/// A replay whose standard error is closed, or whose log reader went away,
+/// still exports everything and finishes.
+#[test]
+fn a_closed_or_broken_log_stream_does_not_stop_a_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_flowlog");
+    for (name, redirect) in [("closed", "2>&-"), ("broken", "2>&1 >/dev/null | head -c 1 >/dev/null")] {
+        let out = dir.path().join(format!("{name}.log"));
+        let script = format!("{exe} replay --input {SAMPLE} --export-file-path {} {redirect}", out.display());
+        let mut child = Command::new("sh").args(["-c", &script]).env_remove("RUST_LOG").spawn().unwrap();
+        let exited = support::wait_for(Duration::from_secs(30), || child.try_wait().unwrap().is_some());
+        if exited.is_none() {
+            let _ = child.kill();
+            panic!("replay with its log stream {name} did not finish");
+        }
+        assert!(child.wait().unwrap().success(), "replay with its log stream {name} failed");
+        assert_eq!(lines_of(&out).len(), sample_events(), "every line exported with the log stream {name}");
+    }
 }

@@ -3,8 +3,10 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The sample export file shipped in `examples/`.
 pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/flows.jsonl");
@@ -146,6 +148,41 @@ pub fn wait_for(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> O
     done().then(|| started.elapsed())
 }
 
+/// `GET path` over a plain TCP connection: the status code and the body.
+pub fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("connect to {address}: {e}"));
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not HTTP: {response:?}"));
+    let code = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("status: {head}"));
+    (code, body.to_owned())
+}
+
+/// The sum of `metric`'s samples whose labels include every one of `labels`
+/// (`r#"exporter="all""#`, …); 0 when there are none.
+pub fn sum(text: &str, metric: &str, labels: &[&str]) -> u64 {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(metric))
+        .filter_map(|rest| {
+            let (labels_part, value) = rest.rsplit_once(' ')?;
+            (labels_part.starts_with('{') || labels_part.is_empty()).then_some((labels_part, value))
+        })
+        .filter(|(labels_part, _)| labels.iter().all(|label| labels_part.contains(label)))
+        .map(|(_, value)| value.parse::<f64>().unwrap_or_else(|e| panic!("{metric} value {value:?}: {e}")) as u64)
+        .sum()
+}
+
+/// The address flowlog logged it serves metrics on (it was asked for port 0).
+pub fn metrics_address(running: &Running) -> SocketAddr {
+    let logged = wait_for(Duration::from_secs(10), || running.stderr().contains("serving metrics"));
+    assert!(logged.is_some(), "no metrics address logged:\n{}", running.stderr());
+    let stderr = running.stderr();
+    let line = stderr.lines().find(|line| line.contains("serving metrics")).unwrap();
+    let address = line.split("address=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap();
+    address.parse().unwrap_or_else(|e| panic!("{address:?} in {line:?}: {e}"))
+}
+
 /// A `flowlog replay` running in the background, reading export lines from a
 /// FIFO the test writes to, so it runs for as long as the test needs.
 pub struct Running {
@@ -226,6 +263,18 @@ impl Running {
     pub fn terminate(self) -> Finished {
         send_signal(self.pid(), "TERM");
         self.wait()
+    }
+
+    /// Sends `signal` and waits for flowlog to exit, however it does;
+    /// returns what it logged and how long it took to exit.
+    pub fn stop_with(mut self, signal: &str) -> (Finished, std::time::Duration) {
+        let sent = std::time::Instant::now();
+        send_signal(self.pid(), signal);
+        let status = self.child.wait().unwrap();
+        let took = sent.elapsed();
+        // Give the stderr reader a moment to see the end of the pipe.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        (Finished { code: status.code(), stdout: String::new(), stderr: self.stderr() }, took)
     }
 
     fn wait(mut self) -> Finished {
