@@ -329,6 +329,55 @@ fn every_dynamic_flow_log_file_in_the_examples_passes_flowlog_check() {
     }
 }
 
+/// Every dynamic flow log file the project ships, by where it is.
+fn shipped_flow_log_files() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = config_maps(&documents())
+        .into_iter()
+        .flat_map(|(name, map)| {
+            map.data.into_iter().flatten().map(move |(key, text)| (format!("ConfigMap {name}, key {key}"), text))
+        })
+        .filter(|(_, text)| is_flow_log_file(text))
+        .collect();
+    let mut paths = Vec::new();
+    yaml_files_under(Path::new(EXAMPLES), &mut paths);
+    paths.push(Path::new(EXAMPLES).join("../config/flowlogs.yaml"));
+    files.extend(
+        paths.iter().map(|path| (path.display().to_string(), read(path))).filter(|(_, text)| is_flow_log_file(text)),
+    );
+    files
+}
+
+/// A flow log of drops that masks fields keeps both reasons: Hubble's
+/// `drop_reason_desc`, and the kernel's own in `Summary`, which is the only
+/// one when Hubble has no name for it (`NO_SOCKET` on a real node).
+#[test]
+fn every_drops_flow_log_keeps_both_drop_reasons() {
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for (origin, text) in shipped_flow_log_files() {
+        let file: Value = serde_yaml_ng::from_str(&text).unwrap();
+        for entry in file["flowLogs"].as_array().into_iter().flatten() {
+            let drops_only = entry["includeFilters"].as_array().is_some_and(|filters| {
+                !filters.is_empty()
+                    && filters.iter().all(|f| f["verdict"].as_array().is_some_and(|v| v == &[Value::from("DROPPED")]))
+            });
+            let mask: Vec<&str> =
+                entry["fieldMask"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            if !drops_only || mask.is_empty() {
+                continue;
+            }
+            checked += 1;
+            for field in ["drop_reason_desc", "Summary"] {
+                if !mask.contains(&field) {
+                    problems.push(format!("{origin}: flow log {} masks out {field}", entry["name"]));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(checked >= 3, "the shipped drops flow logs were not found ({checked})");
+}
+
 // ---------------------------------------------------------------------------
 // Flags and config keys against `flowlog run --help`
 
