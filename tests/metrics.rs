@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Flowlog, get, lines_of, metrics_address, sum, wait_for};
+use std::io::Write;
+
+use support::{Flowlog, Running, get, lines_of, metrics_address, sum, wait_for};
 
 fn generated(count: usize) -> Vec<String> {
     let text = Flowlog::run(&["generate", "--count", &count.to_string(), "--seed", "7"]).success().stdout;

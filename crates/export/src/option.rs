@@ -1,12 +1,13 @@
 //! Exporter settings, each declared once for every front end.
 //!
-//! A setting is an [`ExportOption`]: its key in a dynamic flow log entry
-//! (`fileMaxSizeMb`), and, when the static exporter has it, its flag
-//! (`--export-file-max-size-mb`, Cilium's `hubble-export-file-max-size-mb`),
-//! which is also its `--config` key. Both front ends read values through the
-//! option's one setter, so adding a setting is one entry in the table of the
-//! part it configures ([`crate::exporter::config`], or a sink's
-//! `config.rs`) and one field in its config struct.
+//! A setting is a [`Setting`] of the config struct it fills: its key in a
+//! dynamic flow log entry (`fileMaxSizeMb`), and, when the static exporter
+//! has it, its flag (`--export-file-max-size-mb`, Cilium's
+//! `hubble-export-file-max-size-mb`), which is also its `--config` key. Both
+//! front ends read values through the setting's one setter, so adding a
+//! setting is one field in the config struct of the part it configures
+//! ([`crate::exporter::config`], or a sink's `config.rs`) and one
+//! `Setting` beside it, listed in the exporter's `OPTIONS`.
 //!
 //! Values arrive as YAML values: a dynamic entry's as written, a flag's as
 //! the string the command line gave. The readers here accept both forms
@@ -22,17 +23,33 @@ use flowlog_filter::{FilterError, MaskError, filter_from_json, parse_filters, sp
 use flowlog_flow::FlowFilter;
 use serde_yaml_ng::Value;
 
-use crate::exporter::config::ExporterConfig;
+/// Where an exporter's settings come from. The two read the same settings
+/// and differ, as in Cilium, in what a zero file size or backup count means
+/// ([`crate::sinks::file::config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The `--export-*` flags: fixed for the life of the process.
+    Static,
+    /// An entry of the dynamic flow log file: added, changed and removed by reloads.
+    Dynamic,
+}
 
-/// One exporter setting.
+/// One setting of the config struct `C`.
 #[derive(Debug)]
-pub struct ExportOption {
+pub struct Setting<C: 'static> {
     /// Its key in a dynamic flow log entry, as Cilium spells it.
     pub key: &'static str,
     /// Its static exporter flag, when the static exporter has it.
     pub flag: Option<Flag>,
-    /// Reads a value into a config.
-    pub set: fn(&mut ExporterConfig, &Value) -> Result<(), ValueError>,
+    /// Reads a value into the config.
+    pub set: fn(&mut C, &Value) -> Result<(), ValueError>,
+}
+
+impl<C> Setting<C> {
+    /// `error`, as this setting's.
+    pub fn error(&self, error: ValueError) -> OptionError {
+        OptionError { key: self.key, flag: self.flag.as_ref().map(|flag| flag.long), error }
+    }
 }
 
 /// How a setting is written as a static exporter flag.
@@ -68,10 +85,12 @@ pub enum FlagKind {
 
 /// A setting that was refused: which one, and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {error}", option.key)]
+#[error("{key}: {error}")]
 pub struct OptionError {
-    /// The setting.
-    pub option: &'static ExportOption,
+    /// The setting's dynamic flow log key.
+    pub key: &'static str,
+    /// The setting's static exporter flag, without `--`, if it has one.
+    pub flag: Option<&'static str>,
     /// What is wrong with its value.
     pub error: ValueError,
 }

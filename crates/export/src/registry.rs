@@ -12,8 +12,8 @@
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::counters::{LossTotals, SinkCounters};
-use crate::exporter::config::Origin;
 use crate::lost::LossCause;
+use crate::option::Origin;
 
 /// The sinks of one pipeline and their losses ever. Cloning shares it.
 #[derive(Debug, Clone, Default)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use flowlog_capture_ebpf::interfaces::InterfacePattern;
 use flowlog_capture_ebpf::{Aggregation, DEFAULT_RING_BUFFER_BYTES, TcMode};
-use flowlog_export::exporter::config::OPTIONS;
-use flowlog_export::option::{ExportOption, Flag, FlagKind};
+use flowlog_export::exporter::config::{ExportOption, OPTIONS};
+use flowlog_export::option::{Flag, FlagKind};
 
 /// Hubble-compatible network flow logs, without Cilium.
 #[derive(Debug, Parser)]
@@ -239,12 +239,12 @@ pub struct CheckArgs {
 #[derive(Debug, Default)]
 pub struct StaticExportArgs {
     /// Each flag the command line (or its default) gave, with its value.
-    pub values: Vec<(&'static ExportOption, String)>,
+    pub values: Vec<(&'static dyn ExportOption, String)>,
 }
 
 /// The exporter settings that are flags.
-fn static_flags() -> impl Iterator<Item = (&'static ExportOption, &'static Flag)> {
-    OPTIONS.iter().filter_map(|option| option.flag.as_ref().map(|flag| (*option, flag)))
+fn static_flags() -> impl Iterator<Item = (&'static dyn ExportOption, &'static Flag)> {
+    OPTIONS.iter().filter_map(|option| option.flag().map(|flag| (*option, flag)))
 }
 
 impl clap::Args for StaticExportArgs {

@@ -67,7 +67,7 @@ pub fn static_spec(args: &StaticExportArgs) -> Result<Option<ExporterSpec>, Vec<
     let mut config = ExporterConfig::new("static", Origin::Static);
     let mut errors: Vec<ConfigError> = Vec::new();
     for (option, value) in &args.values {
-        if let Err(error) = config.set(option, &Value::String(value.clone())) {
+        if let Err(error) = config.set(*option, &Value::String(value.clone())) {
             errors.push(flag_error(error));
         }
     }
@@ -86,6 +86,5 @@ pub fn static_spec(args: &StaticExportArgs) -> Result<Option<ExporterSpec>, Vec<
 
 /// A setting's error, naming its flag.
 fn flag_error(error: OptionError) -> ConfigError {
-    let flag = error.option.flag.as_ref().map_or(error.option.key, |flag| flag.long);
-    ConfigError::StaticExporter { flag, error }
+    ConfigError::StaticExporter { flag: error.flag.unwrap_or(error.key), error }
 }

@@ -13,18 +13,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::cli::LogArgs;
-
 /// Log lines that could not be written to standard error.
 pub static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
 
-/// Sets up logging as `args` ask; `RUST_LOG` overrides the level.
-pub fn init(args: &LogArgs) {
+/// Sets up logging at `level` (a tracing filter; `RUST_LOG` overrides it),
+/// in `format`: `text` or `json`.
+pub fn init(level: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&args.log_level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr).log_internal_errors(false);
-    if args.log_format == "json" {
+    if format == "json" {
         logs.json().init();
     } else {
         logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();

@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    logging::init(&cli.log);
+    logging::init(&cli.log.log_level, &cli.log.log_format);
     let result = match &cli.command {
         Command::Run(args) => agent(&args.common, SourceArgs::Capture(&args.capture)),
         Command::Replay(args) => agent(&args.common, SourceArgs::Replay(args)),

@@ -32,9 +32,11 @@ use std::path::Path;
 use flowlog_config::value::Kind;
 use serde_yaml_ng::{Mapping, Value};
 
-use crate::exporter::config::{ExporterConfig, OPTIONS, Origin};
+use crate::exporter::config::ExportOption;
+use crate::exporter::config::{ExporterConfig, OPTIONS};
 use crate::exporter::spec::ExporterSpec;
-use crate::option::{ExportOption, OptionError};
+use crate::option::OptionError;
+use crate::option::Origin;
 
 /// The one top-level key.
 const FLOW_LOGS: &str = "flowLogs";
@@ -242,7 +244,7 @@ fn parse_entry(index: usize, map: Mapping) -> Entry {
     let mut exporter = ExporterConfig::new("", Origin::Dynamic);
     let mut problems: Vec<EntryProblem> = Vec::new();
     for (key, value) in map {
-        match canonical_key(&key, OPTIONS.iter().map(|option| option.key)) {
+        match canonical_key(&key, OPTIONS.iter().map(|option| option.key())) {
             Ok(key) => {
                 let option = option_for(key);
                 if let Err(error) = exporter.set(option, &value) {
@@ -266,8 +268,8 @@ fn parse_entry(index: usize, map: Mapping) -> Entry {
     Entry { index, name, file_path, spec }
 }
 
-fn option_for(key: &str) -> &'static ExportOption {
-    OPTIONS.iter().copied().find(|option| option.key == key).expect("canonical_key returns a known key")
+fn option_for(key: &str) -> &'static dyn ExportOption {
+    OPTIONS.iter().copied().find(|option| option.key() == key).expect("canonical_key returns a known key")
 }
 
 /// Maps a key to its spelling among `known`, ignoring case (as Go's JSON

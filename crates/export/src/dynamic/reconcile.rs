@@ -13,7 +13,7 @@
 use crate::context::ExportContext;
 use crate::dynamic::config::{Entry, EntryError, EntryProblem};
 use crate::exporter::Exporter;
-use crate::exporter::config::Origin;
+use crate::option::Origin;
 use crate::sinks::WriterDone;
 
 /// What a reload did.

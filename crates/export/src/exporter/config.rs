@@ -23,20 +23,10 @@ use flowlog_filter::{FieldMask, Filters};
 use flowlog_flow::FlowFilter;
 
 use super::spec::{Aggregation, ExporterSpec};
-use crate::option::{self, ExportOption, Flag, FlagKind, OptionError, ValueError};
+
+use crate::option::{self, Flag, FlagKind, OptionError, Origin, Setting, ValueError};
 use crate::sinks::SinkConfig;
 use crate::sinks::file::config::{self as file_config, FileConfig};
-
-/// Where an exporter's configuration comes from. The two read the same
-/// settings, and differ, as in Cilium, in what a zero file size or backup
-/// count means ([`FileConfig`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// The `--export-*` flags: fixed for the life of the process.
-    Static,
-    /// An entry of the dynamic flow log file: added, changed and removed by reloads.
-    Dynamic,
-}
 
 /// An exporter's settings, before validation.
 #[derive(Debug, Clone)]
@@ -64,7 +54,7 @@ pub struct ExporterConfig {
 }
 
 /// The entry's name.
-pub static NAME: ExportOption = ExportOption {
+pub static NAME: Setting<ExporterConfig> = Setting {
     key: "name",
     flag: None,
     set: |config, value| {
@@ -74,7 +64,7 @@ pub static NAME: ExportOption = ExportOption {
 };
 
 /// Where lines go.
-pub static FILE_PATH: ExportOption = ExportOption {
+pub static FILE_PATH: Setting<ExporterConfig> = Setting {
     key: "filePath",
     flag: Some(Flag {
         long: "export-file-path",
@@ -91,7 +81,7 @@ pub static FILE_PATH: ExportOption = ExportOption {
 };
 
 /// The allowlist.
-pub static ALLOW: ExportOption = ExportOption {
+pub static ALLOW: Setting<ExporterConfig> = Setting {
     key: "includeFilters",
     flag: Some(Flag {
         long: "export-allowlist",
@@ -108,7 +98,7 @@ pub static ALLOW: ExportOption = ExportOption {
 };
 
 /// The denylist.
-pub static DENY: ExportOption = ExportOption {
+pub static DENY: Setting<ExporterConfig> = Setting {
     key: "excludeFilters",
     flag: Some(Flag {
         long: "export-denylist",
@@ -125,7 +115,7 @@ pub static DENY: ExportOption = ExportOption {
 };
 
 /// The field mask.
-pub static FIELD_MASK: ExportOption = ExportOption {
+pub static FIELD_MASK: Setting<ExporterConfig> = Setting {
     key: "fieldMask",
     flag: Some(Flag {
         long: "export-fieldmask",
@@ -142,7 +132,7 @@ pub static FIELD_MASK: ExportOption = ExportOption {
 };
 
 /// The aggregation fields.
-pub static FIELD_AGGREGATE: ExportOption = ExportOption {
+pub static FIELD_AGGREGATE: Setting<ExporterConfig> = Setting {
     key: "fieldAggregate",
     flag: Some(Flag {
         long: "export-fieldaggregate",
@@ -159,7 +149,7 @@ pub static FIELD_AGGREGATE: ExportOption = ExportOption {
 };
 
 /// The aggregation window.
-pub static AGGREGATION_INTERVAL: ExportOption = ExportOption {
+pub static AGGREGATION_INTERVAL: Setting<ExporterConfig> = Setting {
     key: "aggregationInterval",
     flag: Some(Flag {
         long: "export-aggregation-interval",
@@ -176,7 +166,7 @@ pub static AGGREGATION_INTERVAL: ExportOption = ExportOption {
 };
 
 /// When the exporter stops writing.
-pub static END: ExportOption = ExportOption {
+pub static END: Setting<ExporterConfig> = Setting {
     key: "end",
     flag: None,
     set: |config, value| {
@@ -185,8 +175,46 @@ pub static END: ExportOption = ExportOption {
     },
 };
 
+/// A setting of an exporter: its own, or its file sink's.
+pub trait ExportOption: Sync + std::fmt::Debug {
+    /// The dynamic flow log key.
+    fn key(&self) -> &'static str;
+    /// The static exporter flag, if it has one.
+    fn flag(&self) -> Option<&Flag>;
+    /// Reads `value` into `config`.
+    fn set(&self, config: &mut ExporterConfig, value: &serde_yaml_ng::Value) -> Result<(), OptionError>;
+}
+
+impl ExportOption for Setting<ExporterConfig> {
+    fn key(&self) -> &'static str {
+        self.key
+    }
+
+    fn flag(&self) -> Option<&Flag> {
+        self.flag.as_ref()
+    }
+
+    fn set(&self, config: &mut ExporterConfig, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
+        (self.set)(config, value).map_err(|error| self.error(error))
+    }
+}
+
+impl ExportOption for Setting<FileConfig> {
+    fn key(&self) -> &'static str {
+        self.key
+    }
+
+    fn flag(&self) -> Option<&Flag> {
+        self.flag.as_ref()
+    }
+
+    fn set(&self, config: &mut ExporterConfig, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
+        (self.set)(&mut config.file, value).map_err(|error| self.error(error))
+    }
+}
+
 /// Every exporter setting, in the order flags are listed and entries documented.
-pub static OPTIONS: [&ExportOption; 11] = [
+pub static OPTIONS: [&dyn ExportOption; 11] = [
     &NAME,
     &FILE_PATH,
     &file_config::MAX_SIZE,
@@ -218,8 +246,8 @@ impl ExporterConfig {
     }
 
     /// Sets `option` from `value`.
-    pub fn set(&mut self, option: &'static ExportOption, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
-        (option.set)(self, value).map_err(|error| OptionError { option, error })
+    pub fn set(&mut self, option: &dyn ExportOption, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
+        option.set(self, value)
     }
 
     /// Validates the settings, reporting every problem found.
@@ -249,20 +277,20 @@ impl ExporterConfig {
     /// The sink `file_path` names.
     fn sink(&self) -> Result<SinkConfig, OptionError> {
         match self.file_path.trim() {
-            "" => Err(OptionError { option: &FILE_PATH, error: ValueError::Required }),
+            "" => Err(FILE_PATH.error(ValueError::Required)),
             "stdout" => Ok(SinkConfig::Stdout),
             path => Ok(SinkConfig::File { path: path.into(), rotation: self.file.rotation(self.origin)? }),
         }
     }
 }
 
-/// The value of `result`, or `None` with its error added to `errors`.
+/// The value of `result`, or `None` with its error, as `setting`'s, added to `errors`.
 fn check<T>(
     errors: &mut Vec<OptionError>,
-    option: &'static ExportOption,
+    setting: &Setting<ExporterConfig>,
     result: Result<T, impl Into<ValueError>>,
 ) -> Option<T> {
-    result.map_err(|error| errors.push(OptionError { option, error: error.into() })).ok()
+    result.map_err(|error| errors.push(setting.error(error.into()))).ok()
 }
 
 fn compile(allow: Vec<FlowFilter>, deny: Vec<FlowFilter>) -> Result<Filters, ValueError> {
@@ -275,14 +303,14 @@ mod tests {
 
     #[test]
     fn every_key_and_flag_is_declared_once() {
-        let mut keys: Vec<&str> = OPTIONS.iter().map(|option| option.key).collect();
-        let mut flags: Vec<&str> = OPTIONS.iter().filter_map(|option| option.flag.as_ref()).map(|f| f.long).collect();
+        let mut keys: Vec<&str> = OPTIONS.iter().map(|option| option.key()).collect();
+        let mut flags: Vec<&str> = OPTIONS.iter().filter_map(|option| option.flag()).map(|f| f.long).collect();
         let (key_count, flag_count) = (keys.len(), flags.len());
         keys.dedup();
         flags.sort_unstable();
         flags.dedup();
         assert_eq!((keys.len(), flags.len()), (key_count, flag_count));
-        for flag in OPTIONS.iter().filter_map(|option| option.flag.as_ref()) {
+        for flag in OPTIONS.iter().filter_map(|option| option.flag()) {
             assert_eq!(flag.cilium, format!("hubble-{}", flag.long), "Cilium's name is hubble- and the flag");
         }
     }

@@ -17,13 +17,13 @@ use flowlog_flow::export_event::ResponseTypes;
 use flowlog_flow::json::encode_line;
 
 use self::aggregate::Aggregator;
-use self::config::Origin;
 use self::spec::ExporterSpec;
 use crate::consumer::Consumer;
 use crate::context::ExportContext;
 use crate::counters::SinkCounters;
 use crate::lines::{Event, SharedMask};
 use crate::lost::LossCause;
+use crate::option::Origin;
 use crate::registry::{Registration, SinkInfo};
 use crate::sinks::{Sink, WriterDone};
 

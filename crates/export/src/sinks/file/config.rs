@@ -11,8 +11,7 @@
 //! its defaults. These settings apply to regular files only; a device,
 //! FIFO or socket is written as it is (see [`super`]).
 
-use crate::exporter::config::Origin;
-use crate::option::{self, ExportOption, Flag, FlagKind, OptionError, ValueError};
+use crate::option::{self, Flag, FlagKind, OptionError, Origin, Setting, ValueError};
 use crate::writer::RotationPolicy;
 
 /// Lumberjack's default size, which Cilium's static exporter passes 0 through to.
@@ -34,7 +33,7 @@ pub struct FileConfig {
 }
 
 /// The size at which a file is rotated.
-pub static MAX_SIZE: ExportOption = ExportOption {
+pub static MAX_SIZE: Setting<FileConfig> = Setting {
     key: "fileMaxSizeMb",
     flag: Some(Flag {
         long: "export-file-max-size-mb",
@@ -45,13 +44,13 @@ pub static MAX_SIZE: ExportOption = ExportOption {
         kind: FlagKind::Count,
     }),
     set: |config, value| {
-        config.file.max_size_mb = option::count(value)?;
+        config.max_size_mb = option::count(value)?;
         Ok(())
     },
 };
 
 /// How many rotated files are kept.
-pub static MAX_BACKUPS: ExportOption = ExportOption {
+pub static MAX_BACKUPS: Setting<FileConfig> = Setting {
     key: "fileMaxBackups",
     flag: Some(Flag {
         long: "export-file-max-backups",
@@ -62,13 +61,13 @@ pub static MAX_BACKUPS: ExportOption = ExportOption {
         kind: FlagKind::Count,
     }),
     set: |config, value| {
-        config.file.max_backups = option::size(value)?;
+        config.max_backups = option::size(value)?;
         Ok(())
     },
 };
 
 /// Whether rotated files are gzipped.
-pub static COMPRESS: ExportOption = ExportOption {
+pub static COMPRESS: Setting<FileConfig> = Setting {
     key: "fileCompress",
     flag: Some(Flag {
         long: "export-file-compress",
@@ -79,7 +78,7 @@ pub static COMPRESS: ExportOption = ExportOption {
         kind: FlagKind::Bool,
     }),
     set: |config, value| {
-        config.file.compress = option::boolean(value)?;
+        config.compress = option::boolean(value)?;
         Ok(())
     },
 };
@@ -95,9 +94,8 @@ impl FileConfig {
                 if backups == 0 { DYNAMIC_ZERO_BACKUPS } else { backups },
             ),
         };
-        let max_size_bytes = size_mb
-            .checked_mul(1 << 20)
-            .ok_or(OptionError { option: &MAX_SIZE, error: ValueError::TooLarge(self.max_size_mb) })?;
+        let max_size_bytes =
+            size_mb.checked_mul(1 << 20).ok_or_else(|| MAX_SIZE.error(ValueError::TooLarge(self.max_size_mb)))?;
         Ok(RotationPolicy { max_size_bytes, max_backups, compress: self.compress, ..RotationPolicy::default() })
     }
 }
