@@ -438,9 +438,9 @@ fn a_closed_log_stream_does_not_stop_the_agent() {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
+    let mut child = support::Child(command.spawn().unwrap());
     // Read the first log line, then go away, as `2>&1 | head -1` would.
-    let mut stderr = child.stderr.take().unwrap();
+    let mut stderr = child.0.stderr.take().unwrap();
     let mut first = [0u8; 1];
     stderr.read_exact(&mut first).unwrap();
     drop(stderr);
@@ -455,8 +455,8 @@ fn a_closed_log_stream_does_not_stop_the_agent() {
     udp_flood(&ns, 214, 100);
     let more = wait_for(Duration::from_secs(10), || support::lines_of(&output).len() >= before + 100);
     assert!(more.is_some(), "the agent stopped exporting with its log stream closed");
-    support::send_signal(child.id(), "TERM");
-    let status = child.wait().unwrap();
+    support::send_signal(child.0.id(), "TERM");
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -303,13 +304,11 @@ fn a_closed_or_broken_log_stream_does_not_stop_a_replay() {
     for (name, redirect) in [("closed", "2>&-"), ("broken", "2>&1 >/dev/null | head -c 1 >/dev/null")] {
         let out = dir.path().join(format!("{name}.log"));
         let script = format!("{exe} replay --input {SAMPLE} --export-file-path {} {redirect}", out.display());
-        let mut child = Command::new("sh").args(["-c", &script]).env_remove("RUST_LOG").spawn().unwrap();
-        let exited = support::wait_for(Duration::from_secs(30), || child.try_wait().unwrap().is_some());
-        if exited.is_none() {
-            let _ = child.kill();
-            panic!("replay with its log stream {name} did not finish");
-        }
-        assert!(child.wait().unwrap().success(), "replay with its log stream {name} failed");
+        let shell = Command::new("sh").args(["-c", &script]).env_remove("RUST_LOG").process_group(0).spawn();
+        let mut child = support::Child(shell.unwrap());
+        let exited = support::wait_for(Duration::from_secs(30), || child.0.try_wait().unwrap().is_some());
+        assert!(exited.is_some(), "replay with its log stream {name} did not finish");
+        assert!(child.0.wait().unwrap().success(), "replay with its log stream {name} failed");
         assert_eq!(lines_of(&out).len(), sample_events(), "every line exported with the log stream {name}");
     }
 }

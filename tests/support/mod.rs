@@ -108,6 +108,20 @@ impl Flowlog {
     }
 }
 
+/// A child process that is killed when the test lets go of it, panics
+/// included, so a failing test leaves nothing running; with its process
+/// group, when it leads one (`Command::process_group(0)`: a shell pipeline).
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The lines of a file (empty if it does not exist).
 pub fn lines_of(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).map(|t| t.lines().map(str::to_owned).collect()).unwrap_or_default()

@@ -20,7 +20,7 @@ pub struct Endpoint {
 /// address that cannot be listened on is a configuration error.
 pub fn serve(common: &CommonArgs, exporters: &Exporters) -> Result<Option<Endpoint>, Failure> {
     let Some(address) = common.metrics_address.and_then(|address| address.0) else { return Ok(None) };
-    let metrics = Metrics::new(&exporters.context.sinks, exporters.reloads.clone());
+    let metrics = Metrics::new(&exporters.context.sinks, exporters.reloads.clone(), &crate::logging::DROPPED_LINES);
     let server = metrics.serve(address).map_err(ConfigError::Metrics)?;
     Ok(Some(Endpoint { metrics, server }))
 }

@@ -11,7 +11,8 @@
 //!   handlers spell them ([`hubble`], [`icmp`]);
 //! - [`lost`]: `hubble_lost_events_total` by source;
 //! - [`exporters`]: each sink's counters, and Cilium's dynamic exporter metrics;
-//! - [`health`]: what `/healthz` reports; [`server`]: the HTTP endpoint (axum).
+//! - [`health`]: what `/healthz` reports; [`server`]: the HTTP endpoint (axum);
+//! - `log`: the log lines the agent could not write.
 //!
 //! Everything read from the exporters is read at scrape time, so dynamic flow
 //! logs appear and disappear with reloads and the hot path pays nothing for
@@ -25,11 +26,13 @@ pub mod flows;
 pub mod health;
 pub mod hubble;
 pub mod icmp;
+mod log;
 pub mod lost;
 pub mod server;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use flowlog_export::SinkRegistry;
 use flowlog_export::dynamic::ReloadStats;
@@ -82,14 +85,15 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics of a pipeline whose sinks are listed in `sinks`, with
     /// Cilium's dynamic exporter metrics when there are dynamic flow logs
-    /// (`reloads`).
-    pub fn new(sinks: &SinkRegistry, reloads: Option<Arc<ReloadStats>>) -> Self {
+    /// (`reloads`), and the count of log lines the logger could not write.
+    pub fn new(sinks: &SinkRegistry, reloads: Option<Arc<ReloadStats>>, dropped_log_lines: &'static AtomicU64) -> Self {
         let flows = FlowMetrics::default();
         let mut registry = Registry::default();
         flows.register(&mut registry);
         registry
             .register_collector(Box::new(lost::LostEvents { observed: flows.observed_losses(), sinks: sinks.clone() }));
         registry.register_collector(Box::new(exporters::Sinks(sinks.clone())));
+        registry.register_collector(Box::new(log::DroppedLogLines(dropped_log_lines)));
         if let Some(reloads) = reloads {
             registry.register_collector(Box::new(exporters::DynamicExporters { sinks: sinks.clone(), reloads }));
         }

@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use flowlog_export::dynamic::ReloadStats;
 use flowlog_export::dynamic::config::parse;
@@ -36,8 +37,11 @@ fn event(flow: Flow) -> ExportEvent {
 }
 
 /// The metrics of a pipeline without exporters.
+/// The log's dropped lines, for tests that drop none.
+static NO_LOG_DROPS: AtomicU64 = AtomicU64::new(0);
+
 fn metrics() -> Metrics {
-    Metrics::new(&SinkRegistry::default(), None)
+    Metrics::new(&SinkRegistry::default(), None, &NO_LOG_DROPS)
 }
 
 /// Asserts that the Prometheus text holds every one of `lines`.
@@ -157,7 +161,7 @@ fn lost_events_count_by_source() {
 fn pipeline(dir: &Path, yaml: &str) -> (Pipeline, Metrics) {
     let context = ExportContext::new("node", WhenFull::Wait);
     let reloads = Arc::new(ReloadStats::default());
-    let metrics = Metrics::new(&context.sinks, Some(Arc::clone(&reloads)));
+    let metrics = Metrics::new(&context.sinks, Some(Arc::clone(&reloads)), &NO_LOG_DROPS);
     let (mut flow_logs, _) = DynamicFlowLogs::new(&context, Arc::clone(&reloads));
     let entries = parse(&yaml.replace("DIR", dir.to_str().unwrap()), None).entries;
     reloads.applied(0x1234, &flow_logs.apply(entries));

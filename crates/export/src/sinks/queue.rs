@@ -46,7 +46,6 @@ pub enum WhenFull {
 /// The pipeline's end of a sink.
 #[derive(Debug)]
 pub struct Sink {
-    name: String,
     queue: Sender<Batch>,
     /// Emptied batch buffers coming back from the writer: reusing them spares
     /// an allocation and fresh page faults for every 64 KiB.
@@ -55,6 +54,10 @@ pub struct Sink {
     when_full: WhenFull,
     shared: Arc<Shared>,
     done: WriterDone,
+    /// Where the sink writes, and where its writer is listed while it
+    /// finishes after the sink is closed.
+    target: String,
+    closing: Closing,
 }
 
 #[derive(Debug, Default)]
@@ -80,18 +83,23 @@ impl WriterDone {
     }
 }
 
-/// The last writer started for each target, so that a new sink for a file
-/// opens it only once the old sink has written its last line. Cloning shares it.
+/// The writers of closed sinks that are still finishing, by target, so that
+/// a new sink for a file opens it only once the old sink has written its
+/// last line. Cloning shares it.
 #[derive(Debug, Clone, Default)]
 pub struct Closing(Arc<Mutex<HashMap<String, WriterDone>>>);
 
 impl Closing {
-    /// Records that `done` is the writer of `target` now, and returns the
-    /// writer that was, for the new one to wait for.
-    fn take_over(&self, target: String, done: WriterDone) -> Option<WriterDone> {
+    /// Lists `done`, the writer of a sink for `target` that was just closed.
+    fn add(&self, target: String, done: WriterDone) {
         let mut writers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         writers.retain(|_, writer| !writer.is_done());
-        writers.insert(target, done)
+        writers.insert(target, done);
+    }
+
+    /// The writer still finishing for `target`, if any, for a new sink to wait for.
+    fn take(&self, target: &str) -> Option<WriterDone> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(target)
     }
 }
 
@@ -125,11 +133,11 @@ impl Sink {
         let (recycle, spare) = crossbeam_channel::bounded(QUEUE_BATCHES);
         let (alive, done) = crossbeam_channel::bounded::<()>(0);
         let done = WriterDone(done);
-        let previous = context.closing.take_over(config.describe(), done.clone());
+        let target = config.describe();
+        let previous = context.closing.take(&target);
         let shared =
             Arc::new(Shared { name: name.to_owned(), counters, losses: Mutex::default(), last: Mutex::default() });
         let writer = Writer {
-            name: name.to_owned(),
             config: config.clone(),
             shared: Arc::clone(&shared),
             node_name: context.node_name.clone(),
@@ -151,13 +159,14 @@ impl Sink {
             return Err(error);
         }
         Ok(Self {
-            name: name.to_owned(),
             queue,
             spare,
             pending: Batch::default(),
             when_full: context.when_full,
             shared,
             done,
+            target,
+            closing: context.closing.clone(),
         })
     }
 
@@ -210,12 +219,7 @@ impl Sink {
     /// the stream.
     pub fn encode_failed(&self, error: &EncodeError) {
         let mut losses = self.shared.losses.lock().unwrap_or_else(PoisonError::into_inner);
-        events::EncodeFailed { exporter: &self.name, error }.emit(&self.shared.counters, &mut losses);
-    }
-
-    /// The sink's name.
-    pub fn name(&self) -> &str {
-        &self.name
+        events::EncodeFailed { exporter: &self.shared.name, error }.emit(&self.shared.counters, &mut losses);
     }
 
     /// Hands everything pending to the writer, which writes it after what is
@@ -233,13 +237,13 @@ impl Drop for Sink {
             let batch = self.take_pending();
             *self.shared.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(batch);
         }
+        self.closing.add(std::mem::take(&mut self.target), self.done.clone());
         // Dropping `self.queue` next tells the writer that nothing more comes.
     }
 }
 
 /// The writer thread's end of a sink.
 struct Writer {
-    name: String,
     config: SinkConfig,
     shared: Arc<Shared>,
     node_name: String,
@@ -250,7 +254,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, batches: &Receiver<Batch>) {
-        let mut output = self.config.open(&self.name);
+        let mut output = self.config.open(&self.shared.name);
         loop {
             let batch = match batches.recv_timeout(REPORT_INTERVAL) {
                 Ok(batch) => Some(batch),
@@ -268,7 +272,7 @@ impl Writer {
         }
         self.report_losses(output.as_mut(), true);
         if let Err(error) = output.flush() {
-            tracing::warn!(sink = %self.name, %error, "cannot flush output on close");
+            tracing::warn!(exporter = %self.shared.name, %error, "cannot flush output on close");
         }
         drop(output);
         self.shared.counters.writer_ended();
@@ -289,8 +293,10 @@ impl Writer {
         counters.wrote(report.lines_written, report.bytes_written, report.rotations);
         counters.set_writing(report.error.is_none());
         match (&report.error, self.failing) {
-            (Some(error), false) => events::WriteFailed { sink: &self.name, error, lines: report.lines_lost }.emit(),
-            (None, true) => events::WriteRecovered { sink: &self.name }.emit(),
+            (Some(error), false) => {
+                events::WriteFailed { sink: &self.shared.name, error, lines: report.lines_lost }.emit();
+            }
+            (None, true) => events::WriteRecovered { sink: &self.shared.name }.emit(),
             _ => {}
         }
         self.failing = report.error.is_some();
@@ -314,5 +320,68 @@ impl Writer {
                 self.shared.losses.lock().unwrap_or_else(PoisonError::into_inner).restore(cause, &report);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::writer::RotationPolicy;
+
+    fn file(path: &Path) -> SinkConfig {
+        SinkConfig::File { path: path.to_path_buf(), rotation: RotationPolicy::default() }
+    }
+
+    fn start(name: &str, config: &SinkConfig, context: &ExportContext) -> Sink {
+        Sink::start(name, config, context, context.sinks.new_counters()).unwrap()
+    }
+
+    /// Waits for `writer`, failing the test after ten seconds rather than hanging it.
+    fn finished(writer: &WriterDone) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !writer.is_done() {
+            assert!(Instant::now() < deadline, "a writer did not finish");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_new_sink_waits_for_a_closed_one_on_its_file_and_never_for_a_running_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.log");
+        let context = ExportContext::new("node", WhenFull::Wait);
+
+        // Two sinks running on one target (two exporters on stdout, say) both write.
+        let (mut first, mut second) = (start("first", &file(&path), &context), start("second", &file(&path), &context));
+        first.push(b"first\n");
+        second.push(b"second\n");
+        first.flush();
+        second.flush();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&path).unwrap_or_default().lines().count() < 2 {
+            assert!(Instant::now() < deadline, "a running sink waited for another");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        finished(&first.close());
+        finished(&second.close());
+
+        // A sink taking over a closed sink's file writes after all of its lines.
+        let mut old = start("old", &file(&path), &context);
+        for _ in 0..10_000 {
+            old.push(b"old\n");
+        }
+        let old = old.close();
+        let mut new = start("new", &file(&path), &context);
+        new.push(b"new\n");
+        let new = new.close();
+        finished(&old);
+        finished(&new);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(lines.len(), 10_001);
+        assert_eq!(lines.last(), Some(&"new"), "the new sink's line comes after every old one");
     }
 }

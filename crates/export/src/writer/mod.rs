@@ -1,13 +1,15 @@
-//! Where a sink's lines end up: standard output, or a file rotated by size.
+//! Writing a sink's lines: the [`LineOutput`] seam every output implements,
+//! and files rotated by size.
 //!
 //! A sink's writer thread hands an output whole batches of lines (about
 //! 64 KiB, each line ending in `\n`) through [`LineOutput`], and gets back a
 //! [`WriteReport`] saying what was written, what was lost and why. Outputs
 //! never block on anything but their own write.
 //!
-//! - [`StdoutOutput`]: the process's standard output, never rotated.
 //! - [`RotatingFile`]: a file rotated by size the way Cilium's exporter
-//!   (lumberjack) rotates it, configured by a [`RotationPolicy`].
+//!   (lumberjack) rotates it, configured by a [`RotationPolicy`];
+//! - `write_stream`: what outputs that cannot be rewound share (stdout, a
+//!   FIFO, a device; see [`crate::sinks`]).
 //!
 //! # How a file is rotated
 //!
@@ -57,7 +59,8 @@ pub use policy::RotationPolicy;
 pub use rotating::RotatingFile;
 pub(crate) use stream::write_stream;
 
-/// Something lines are written to: standard output or a rotating file.
+/// Something lines are written to: standard output, a rotating file, a
+/// device or FIFO written as it is.
 ///
 /// Used as `Box<dyn LineOutput>` by a sink's writer thread, so it is [`Send`].
 /// Implementations report failures in the [`WriteReport`] rather than
