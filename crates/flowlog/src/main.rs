@@ -54,8 +54,14 @@ fn main() -> ExitCode {
 /// `run` and `replay`: the agent, on one tokio runtime for its async edges
 /// (signals, the capture's file descriptors, watchers, the metrics
 /// endpoint), with the pipeline and the file writers on threads of their own.
+///
+/// The runtime is single-threaded: its tasks wait on file descriptors and
+/// timers, and on one thread the I/O driver wakes them where they run. With
+/// a multi-threaded runtime every ring buffer wake-up was handed from a
+/// worker to the capture and back, which cost 10 to 20 % more CPU per
+/// captured flow (docs/performance.md).
 fn agent(common: &CommonArgs, source: SourceArgs<'_>) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("flowlog-runtime")
         .build()

@@ -22,6 +22,7 @@ use flowlog_flow::{ExportEvent, Flow, LostEventSource};
 use flowlog_metrics::Metrics;
 use tokio::sync::watch;
 
+use super::stopped;
 use crate::cli::CaptureArgs;
 use crate::error::{ConfigError, Failure, RuntimeError};
 
@@ -81,13 +82,13 @@ impl CaptureSource {
                 if let Some(flows) = flows {
                     flows.observe_flow(&flow);
                 }
-                input.send_async(Input::Event(Box::new(export_event(*flow)))).await.is_ok()
+                send(&input, Input::Event(Box::new(export_event(*flow)))).await
             }
             Captured::Lost(count) => {
                 if let Some(flows) = flows {
                     flows.lost(LostEventSource::PerfEventRingBuffer, count);
                 }
-                input.send_async(Input::Lost { cause: LossCause::KernelRingBuffer, count }).await.is_ok()
+                send(&input, Input::Lost { cause: LossCause::KernelRingBuffer, count }).await
             }
             Captured::Interface(event) => {
                 log_interface(&event);
@@ -97,7 +98,7 @@ impl CaptureSource {
         tokio::pin!(capture);
         let result = tokio::select! {
             result = &mut capture => result,
-            _ = stop.wait_for(|stopping| *stopping) => {
+            () = stopped(&mut stop) => {
                 stopper.stop();
                 capture.await
             }
@@ -107,6 +108,16 @@ impl CaptureSource {
         }
         tracing::info!("capture stopped");
         result.map_err(|error| RuntimeError::CaptureRead(error).into())
+    }
+}
+
+/// Sends `next` to the pipeline, waiting only when its input is full; false
+/// once the pipeline is gone. Most sends find room: they take the cheap way.
+async fn send(input: &InputSender, next: Input) -> bool {
+    match input.try_send(next) {
+        Ok(()) => true,
+        Err(flume::TrySendError::Full(next)) => input.send_async(next).await.is_ok(),
+        Err(flume::TrySendError::Disconnected(_)) => false,
     }
 }
 

@@ -50,6 +50,14 @@ impl Source {
     }
 }
 
+/// Returns once `stop` is true (or its sender is gone, which only happens
+/// when the agent is going away anyway).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is dropped here, not held across the
+    // caller's next await.
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
 /// What a command asks its source to be, before it is built.
 #[derive(Debug, Clone, Copy)]
 pub enum SourceArgs<'a> {

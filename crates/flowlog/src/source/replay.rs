@@ -19,6 +19,7 @@ use flowlog_metrics::FlowMetrics;
 use tokio::sync::{oneshot, watch};
 
 use super::follow::Follow;
+use super::stopped;
 use crate::cli::ReplayArgs;
 use crate::error::{ConfigError, Failure, RuntimeError};
 
@@ -53,7 +54,7 @@ impl ReplaySource {
             .map_err(|error| RuntimeError::Start { what: "the replay's reader thread", error })?;
         tokio::select! {
             finished = finished => finished.unwrap_or(Ok(())),
-            _ = stop.wait_for(|stopping| *stopping) => {
+            () = stopped(&mut stop) => {
                 // The thread may be waiting for input that never comes; it
                 // hands nothing on from now, and ends with the process.
                 stopping.store(true, Ordering::Relaxed);
