@@ -148,39 +148,16 @@ impl Endpoints {
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    use flowlog_flow::{Ip, Workload};
+    use flowlog_flow::Ip;
 
     use super::*;
+    use crate::fixtures::{deathstar, host, ip, world};
     use crate::node::host_layer;
     use crate::source::file::format::parse;
-
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
-    }
 
     /// The table of an endpoints file's `text` and the node's `addresses`.
     fn table(text: &str, addresses: &[IpAddr]) -> Endpoints {
         Endpoints::merge([&parse(text).unwrap(), &host_layer(addresses)])
-    }
-
-    fn deathstar() -> Endpoint {
-        Endpoint {
-            id: 1947,
-            identity: 21223,
-            cluster_name: "kind-kind".into(),
-            namespace: "default".into(),
-            labels: vec!["k8s:app.kubernetes.io/name=deathstar".into(), "k8s:org=empire".into()],
-            pod_name: "deathstar-7848d6c4d5-th9v2".into(),
-            workloads: vec![Workload { name: "deathstar".into(), kind: "Deployment".into() }],
-        }
-    }
-
-    fn host() -> Endpoint {
-        Endpoint { identity: 1, labels: vec!["reserved:host".into()], ..Endpoint::default() }
-    }
-
-    fn world() -> Endpoint {
-        Endpoint { identity: 2, labels: vec!["reserved:world".into()], ..Endpoint::default() }
     }
 
     #[test]

@@ -22,6 +22,8 @@
 #![deny(missing_docs)]
 
 pub mod endpoints;
+#[cfg(test)]
+mod fixtures;
 pub mod node;
 pub mod shared;
 pub mod source;

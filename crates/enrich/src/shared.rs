@@ -78,20 +78,9 @@ impl Layer {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
-
-    use flowlog_flow::Endpoint;
-
     use super::*;
+    use crate::fixtures::{ip, world};
     use crate::source::file::format::parse;
-
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
-    }
-
-    fn world() -> Endpoint {
-        Endpoint { identity: 2, labels: vec!["reserved:world".into()], ..Endpoint::default() }
-    }
 
     #[test]
     fn shared_endpoints_swap() {

@@ -185,21 +185,26 @@ pub trait ExportOption: Sync + std::fmt::Debug {
     fn set(&self, config: &mut ExporterConfig, value: &serde_yaml_ng::Value) -> Result<(), OptionError>;
 }
 
-impl ExportOption for Setting<ExporterConfig> {
-    fn key(&self) -> &'static str {
-        self.key
-    }
+/// A config struct that exporter settings fill: the exporter's own, or a
+/// part of it (a sink's).
+pub trait Part: Sized + std::fmt::Debug + 'static {
+    /// This part of `config`.
+    fn of(config: &mut ExporterConfig) -> &mut Self;
+}
 
-    fn flag(&self) -> Option<&Flag> {
-        self.flag.as_ref()
-    }
-
-    fn set(&self, config: &mut ExporterConfig, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
-        (self.set)(config, value).map_err(|error| self.error(error))
+impl Part for ExporterConfig {
+    fn of(config: &mut ExporterConfig) -> &mut Self {
+        config
     }
 }
 
-impl ExportOption for Setting<FileConfig> {
+impl Part for FileConfig {
+    fn of(config: &mut ExporterConfig) -> &mut Self {
+        &mut config.file
+    }
+}
+
+impl<C: Part> ExportOption for Setting<C> {
     fn key(&self) -> &'static str {
         self.key
     }
@@ -209,7 +214,7 @@ impl ExportOption for Setting<FileConfig> {
     }
 
     fn set(&self, config: &mut ExporterConfig, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
-        (self.set)(&mut config.file, value).map_err(|error| self.error(error))
+        (self.set)(C::of(config), value).map_err(|error| self.error(error))
     }
 }
 

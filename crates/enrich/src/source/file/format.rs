@@ -461,12 +461,9 @@ mod tests {
 
     use super::*;
     use crate::endpoints::Endpoints;
+    use crate::fixtures::{deathstar, ip};
 
     const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/endpoints.yaml");
-
-    fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap()
-    }
 
     /// The table an endpoints file's `text` names.
     fn table(text: &str) -> Endpoints {
@@ -485,18 +482,6 @@ mod tests {
         let problems = problems(text);
         assert_eq!(problems.len(), 1, "{problems:#?}");
         problems[0].to_string()
-    }
-
-    fn deathstar() -> Endpoint {
-        Endpoint {
-            id: 1947,
-            identity: 21223,
-            cluster_name: "kind-kind".into(),
-            namespace: "default".into(),
-            labels: vec!["k8s:app.kubernetes.io/name=deathstar".into(), "k8s:org=empire".into()],
-            pod_name: "deathstar-7848d6c4d5-th9v2".into(),
-            workloads: vec![Workload { name: "deathstar".into(), kind: "Deployment".into() }],
-        }
     }
 
     #[test]
