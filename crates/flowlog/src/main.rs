@@ -110,10 +110,9 @@ async fn lifecycle(common: &CommonArgs, wanted: SourceArgs<'_>) -> Result<(), Fa
             .is_some(),
         None => false,
     };
-    if let Some(endpoint) = endpoint {
-        endpoint.server.stop().await;
-    }
+    // The metrics endpoint answers until the process exits.
     shutdown::report_unwritten(&sinks, drained)?;
+    drop(endpoint);
     ended.unwrap_or(Ok(()))
 }
 

@@ -69,7 +69,7 @@ pub static FILE_PATH: Setting<ExporterConfig> = Setting {
     flag: Some(Flag {
         long: "export-file-path",
         cilium: "hubble-export-file-path",
-        help: "Where the static exporter writes: a file, or `stdout`. Unset: no static exporter.",
+        help: "Where the static exporter writes: a file, or `stdout`. Unset: no static exporter",
         value_name: "PATH",
         default: None,
         kind: FlagKind::Text,
@@ -86,7 +86,7 @@ pub static ALLOW: Setting<ExporterConfig> = Setting {
     flag: Some(Flag {
         long: "export-allowlist",
         cilium: "hubble-export-allowlist",
-        help: "Export only events matching one of these FlowFilters: JSON objects separated by spaces (Cilium's form), by commas, or in a JSON array.",
+        help: "Export only events matching one of these FlowFilters: JSON objects separated by spaces (Cilium's form), by commas, or in a JSON array",
         value_name: "FILTERS",
         default: Some(""),
         kind: FlagKind::Text,
@@ -103,7 +103,7 @@ pub static DENY: Setting<ExporterConfig> = Setting {
     flag: Some(Flag {
         long: "export-denylist",
         cilium: "hubble-export-denylist",
-        help: "Leave out events matching any of these FlowFilters (same forms as the allowlist).",
+        help: "Leave out events matching any of these FlowFilters (same forms as the allowlist)",
         value_name: "FILTERS",
         default: Some(""),
         kind: FlagKind::Text,
@@ -120,7 +120,7 @@ pub static FIELD_MASK: Setting<ExporterConfig> = Setting {
     flag: Some(Flag {
         long: "export-fieldmask",
         cilium: "hubble-export-fieldmask",
-        help: "Keep only these flow fields: proto field paths separated by spaces or commas (`time source.namespace l4`). Empty keeps whole flows.",
+        help: "Keep only these flow fields: proto field paths separated by spaces or commas (`time source.namespace l4`). Empty keeps whole flows",
         value_name: "PATHS",
         default: Some(""),
         kind: FlagKind::Text,
@@ -137,7 +137,7 @@ pub static FIELD_AGGREGATE: Setting<ExporterConfig> = Setting {
     flag: Some(Flag {
         long: "export-fieldaggregate",
         cilium: "hubble-export-fieldaggregate",
-        help: "Aggregate flows on these fields (same syntax as the field mask).",
+        help: "Aggregate flows on these fields (same syntax as the field mask)",
         value_name: "PATHS",
         default: Some(""),
         kind: FlagKind::Text,
@@ -154,7 +154,7 @@ pub static AGGREGATION_INTERVAL: Setting<ExporterConfig> = Setting {
     flag: Some(Flag {
         long: "export-aggregation-interval",
         cilium: "hubble-export-aggregation-interval",
-        help: "The aggregation window, e.g. `30s`; 0 disables aggregation.",
+        help: "The aggregation window, e.g. `30s`; 0 disables aggregation",
         value_name: "DURATION",
         default: Some("0s"),
         kind: FlagKind::Duration,

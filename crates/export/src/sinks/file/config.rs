@@ -38,7 +38,7 @@ pub static MAX_SIZE: Setting<FileConfig> = Setting {
     flag: Some(Flag {
         long: "export-file-max-size-mb",
         cilium: "hubble-export-file-max-size-mb",
-        help: "Rotate the file when it would grow past this many MiB; 0 means 100.",
+        help: "Rotate the file when it would grow past this many MiB; 0 means 100",
         value_name: "MB",
         default: Some("10"),
         kind: FlagKind::Count,
@@ -55,7 +55,7 @@ pub static MAX_BACKUPS: Setting<FileConfig> = Setting {
     flag: Some(Flag {
         long: "export-file-max-backups",
         cilium: "hubble-export-file-max-backups",
-        help: "Rotated files to keep; 0 keeps them all.",
+        help: "Rotated files to keep; 0 keeps them all",
         value_name: "N",
         default: Some("5"),
         kind: FlagKind::Count,
@@ -72,7 +72,7 @@ pub static COMPRESS: Setting<FileConfig> = Setting {
     flag: Some(Flag {
         long: "export-file-compress",
         cilium: "hubble-export-file-compress",
-        help: "Gzip rotated files.",
+        help: "Gzip rotated files",
         value_name: "BOOL",
         default: Some("false"),
         kind: FlagKind::Bool,
