@@ -336,7 +336,10 @@ fn a_stuck_flow_log_loses_only_its_own_lines_and_reports_them() {
     udp_flood(&ns, 212, DATAGRAMS);
     let all = dir.path().join("all.log");
     let caught_up = wait_for(Duration::from_secs(20), || {
-        support::lines_of(&all).len() >= DATAGRAMS && support::lines_of(&all) == support::lines_of(&everything)
+        let flows = |path: &Path| {
+            support::lines_of(path).into_iter().filter(|l| l.starts_with(r#"{"flow""#)).collect::<Vec<_>>()
+        };
+        flows(&all).len() >= DATAGRAMS && flows(&all) == flows(&everything)
     });
     assert!(
         caught_up.is_some(),
@@ -364,17 +367,17 @@ fn a_stuck_flow_log_loses_only_its_own_lines_and_reports_them() {
     };
     assert_eq!(finished.code, Some(0), "every line went out in the end:\n{}", finished.stderr);
     let lines = reader.finish();
-    let lost_lines: Vec<&Value> = lines.iter().filter(|line| line["lost_events"].is_object()).collect();
-    assert!(!lost_lines.is_empty());
-    for line in &lost_lines {
-        assert_eq!(line["lost_events"]["source"], "OBSERVER_EVENTS_QUEUE", "{line}");
-    }
+    // What the stuck flow log's queue dropped; kernel losses, if the machine
+    // had any, are in every stream alike and are not its own.
+    let queue_lost: Vec<&Value> =
+        lines.iter().filter(|line| line["lost_events"]["source"] == "OBSERVER_EVENTS_QUEUE").collect();
+    assert!(!queue_lost.is_empty(), "no lost_events line for the full queue");
     let flows = lines.iter().filter(|line| line["flow"].is_object()).count() as u64;
-    let reported: u64 = lost_lines
+    let reported: u64 = queue_lost
         .iter()
         .map(|line| line["lost_events"]["num_events_lost"].as_str().unwrap().parse::<u64>().unwrap())
         .sum();
-    let captured = support::lines_of(&everything).len() as u64;
+    let captured = support::lines_of(&everything).iter().filter(|line| line.starts_with(r#"{"flow""#)).count() as u64;
     assert_eq!(flows + reported, captured, "every flow is either in the stuck log or counted as lost");
 }
 

@@ -85,6 +85,9 @@ pub enum RuntimeError {
         /// What the system said.
         error: io::Error,
     },
+    /// The replay's reader thread panicked (a bug: the panic is in the log).
+    #[error("the replay's reader stopped unexpectedly")]
+    ReaderPanicked,
     /// Writing the command's output failed.
     #[error("cannot write to stdout: {0}")]
     Stdout(io::Error),

@@ -67,7 +67,7 @@ pub fn static_spec(args: &StaticExportArgs) -> Result<Option<ExporterSpec>, Vec<
     let mut config = ExporterConfig::new("static", Origin::Static);
     let mut errors: Vec<ConfigError> = Vec::new();
     for (option, value) in &args.values {
-        if let Err(error) = config.set(*option, &Value::String(value.clone())) {
+        if let Err(error) = option.set(&mut config, &Value::String(value.clone())) {
             errors.push(flag_error(error));
         }
     }

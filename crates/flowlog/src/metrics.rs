@@ -11,8 +11,8 @@ use crate::exporters::Exporters;
 pub struct Endpoint {
     /// What the source counts flows and reports failures to.
     pub metrics: Metrics,
-    /// The HTTP server, to stop at the end.
-    pub server: Server,
+    /// The HTTP server: it serves until this is dropped.
+    _server: Server,
 }
 
 /// Serves `/metrics` and `/healthz` when `--metrics-address` is set, reading
@@ -22,5 +22,5 @@ pub fn serve(common: &CommonArgs, exporters: &Exporters) -> Result<Option<Endpoi
     let Some(address) = common.metrics_address.and_then(|address| address.0) else { return Ok(None) };
     let metrics = Metrics::new(&exporters.context.sinks, exporters.reloads.clone(), &crate::logging::DROPPED_LINES);
     let server = metrics.serve(address).map_err(ConfigError::Metrics)?;
-    Ok(Some(Endpoint { metrics, server }))
+    Ok(Some(Endpoint { metrics, _server: server }))
 }

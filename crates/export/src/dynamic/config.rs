@@ -246,8 +246,7 @@ fn parse_entry(index: usize, map: Mapping) -> Entry {
     for (key, value) in map {
         match canonical_key(&key, OPTIONS.iter().map(|option| option.key())) {
             Ok(key) => {
-                let option = option_for(key);
-                if let Err(error) = exporter.set(option, &value) {
+                if let Err(error) = option_for(key).set(&mut exporter, &value) {
                     problems.push(error.into());
                 }
             }

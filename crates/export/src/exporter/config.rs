@@ -23,7 +23,6 @@ use flowlog_filter::{FieldMask, Filters};
 use flowlog_flow::FlowFilter;
 
 use super::spec::{Aggregation, ExporterSpec};
-
 use crate::option::{self, Flag, FlagKind, OptionError, Origin, Setting, ValueError};
 use crate::sinks::SinkConfig;
 use crate::sinks::file::config::{self as file_config, FileConfig};
@@ -248,11 +247,6 @@ impl ExporterConfig {
             aggregation_interval: Duration::ZERO,
             end: None,
         }
-    }
-
-    /// Sets `option` from `value`.
-    pub fn set(&mut self, option: &dyn ExportOption, value: &serde_yaml_ng::Value) -> Result<(), OptionError> {
-        option.set(self, value)
     }
 
     /// Validates the settings, reporting every problem found.

@@ -53,7 +53,8 @@ impl ReplaySource {
             })
             .map_err(|error| RuntimeError::Start { what: "the replay's reader thread", error })?;
         tokio::select! {
-            finished = finished => finished.unwrap_or(Ok(())),
+            // A reader that panicked (a bug; the panic is in the log) ended the input.
+            finished = finished => finished.unwrap_or(Err(RuntimeError::ReaderPanicked.into())),
             () = stopped(&mut stop) => {
                 // The thread may be waiting for input that never comes; it
                 // hands nothing on from now, and ends with the process.
