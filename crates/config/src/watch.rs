@@ -50,7 +50,6 @@ pub enum Trigger {
 /// stops the watching.
 #[derive(Debug)]
 pub struct Watcher {
-    path: PathBuf,
     _inotify: Option<notify::RecommendedWatcher>,
     requests: mpsc::UnboundedSender<()>,
     signals: mpsc::Receiver<Trigger>,
@@ -69,7 +68,7 @@ impl Requester {
 
 impl Watcher {
     /// Starts watching `path`: [`next`](Self::next) returns after each
-    /// change to it (debounced), on [`request`](Self::request), and every
+    /// change to it (debounced), on request ([`requester`](Self::requester)), and every
     /// `poll` regardless. Without inotify only the poll remains, which is
     /// logged.
     ///
@@ -101,7 +100,7 @@ impl Watcher {
         // whole file each time.
         let (signals, signalled) = mpsc::channel(1);
         tokio::spawn(signal_changes(changes, requested, poll, signals));
-        Self { path: path.to_path_buf(), _inotify: inotify, requests, signals: signalled }
+        Self { _inotify: inotify, requests, signals: signalled }
     }
 
     /// Waits for the next reason to read the file.
@@ -114,16 +113,6 @@ impl Watcher {
             // The task ends only when `requests` is dropped, which is with `self`.
             None => std::future::pending().await,
         }
-    }
-
-    /// The file watched.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Asks for a reload now.
-    pub fn request(&self) {
-        let _ = self.requests.send(());
     }
 
     /// A handle that asks for reloads from elsewhere (a SIGHUP handler).

@@ -74,11 +74,6 @@ impl DynamicFlowLogs {
         self.retiring.retain(|writer| !writer.is_done());
         reconcile::reconcile(&mut self.exporters, entries, &self.context, &mut self.retiring)
     }
-
-    /// The flow logs running now.
-    pub fn exporters(&self) -> &[Exporter] {
-        &self.exporters
-    }
 }
 
 impl Consumer for DynamicFlowLogs {

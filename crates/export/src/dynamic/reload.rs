@@ -1,7 +1,7 @@
 //! Reading the dynamic config file when its watcher signals, and handing a
 //! valid, changed file to the flow logs, which apply it between two events.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use flowlog_config::Watcher;
@@ -44,11 +44,6 @@ impl Reloader {
         let first = std::fs::read(&reloader.path);
         reloader.take(first);
         reloader
-    }
-
-    /// The file read.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Reads the file whenever `watcher` signals, until the flow logs are

@@ -62,15 +62,20 @@ impl EndpointSource for EndpointsFile {
 
     async fn run(mut self, layer: Layer) {
         let path = self.path.display().to_string();
+        // Reported once until the file can be read again, not at every poll.
+        let mut unreadable = false;
         loop {
             let trigger = self.watcher.next().await;
             let bytes = match tokio::fs::read(&self.path).await {
                 Ok(bytes) => bytes,
                 Err(error) => {
-                    tracing::error!(file = %path, %error, ?trigger, "cannot read the endpoints file; keeping the endpoints in use");
+                    if !std::mem::replace(&mut unreadable, true) {
+                        tracing::error!(file = %path, %error, ?trigger, "cannot read the endpoints file; keeping the endpoints in use");
+                    }
                     continue;
                 }
             };
+            unreadable = false;
             if bytes == self.bytes {
                 continue;
             }
