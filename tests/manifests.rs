@@ -11,7 +11,10 @@
 //! - every flag of the DaemonSet's command line and of the systemd unit's
 //!   `ExecStart=`, and every key of their `--config` files, is an option
 //!   that the real `flowlog run --help` lists;
-//! - the DaemonSet's paths, mounts, ports and names fit together;
+//! - the DaemonSet's paths, mounts, ports and names fit together, and its
+//!   ClusterRole grants exactly what the agent watches;
+//! - the `endpoints-file` component's endpoints pass `flowlog check` and its
+//!   flags are flags `flowlog run` knows;
 //! - the recipes of `examples/jq.md` run on the sample export and print the
 //!   lines the document shows.
 
@@ -21,9 +24,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use flowlog_enrich::source::kubernetes::Kind;
 use k8s_openapi::Resource;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use regex::Regex;
@@ -74,9 +79,14 @@ fn manifest_files() -> Vec<String> {
 }
 
 fn documents() -> Vec<Document> {
+    documents_of("kubernetes", &manifest_files())
+}
+
+/// The documents of `files` in `examples/<dir>`.
+fn documents_of(dir: &str, files: &[String]) -> Vec<Document> {
     let mut documents = Vec::new();
-    for file in manifest_files() {
-        let text = read(&example(&format!("kubernetes/{file}")));
+    for file in files {
+        let text = read(&example(&format!("{dir}/{file}")));
         for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
             let origin = format!("{file} (document {})", index + 1);
             let value = Value::deserialize(document).unwrap_or_else(|e| panic!("{origin}: not YAML: {e}"));
@@ -85,7 +95,7 @@ fn documents() -> Vec<Document> {
             }
         }
     }
-    assert!(!documents.is_empty(), "no manifest in examples/kubernetes");
+    assert!(!documents.is_empty(), "no manifest in examples/{dir}");
     documents
 }
 
@@ -115,7 +125,14 @@ fn api_types() -> Vec<(&'static str, &'static str, Check)> {
     fn of<T: Resource + DeserializeOwned + Serialize>() -> (&'static str, &'static str, Check) {
         (T::API_VERSION, T::KIND, round_trip::<T>)
     }
-    vec![of::<Namespace>(), of::<ServiceAccount>(), of::<ConfigMap>(), of::<DaemonSet>()]
+    vec![
+        of::<Namespace>(),
+        of::<ServiceAccount>(),
+        of::<ClusterRole>(),
+        of::<ClusterRoleBinding>(),
+        of::<ConfigMap>(),
+        of::<DaemonSet>(),
+    ]
 }
 
 /// Reads `value` as `T` and writes it back. Reading skips the fields `T`
@@ -247,7 +264,9 @@ fn the_kustomization_applies_every_manifest_and_only_those() {
 
     let namespace = map["namespace"].as_str().expect("a namespace");
     let documents = documents();
-    for document in documents.iter().filter(|d| d.kind() != Namespace::KIND) {
+    // Cluster-scoped kinds have no namespace.
+    let cluster_scoped = [Namespace::KIND, ClusterRole::KIND, ClusterRoleBinding::KIND];
+    for document in documents.iter().filter(|d| !cluster_scoped.contains(&d.kind())) {
         if document.value["metadata"]["namespace"].as_str() != Some(namespace) {
             problems.push(format!("{}: not in namespace {namespace}", document.origin));
         }
@@ -679,9 +698,9 @@ fn the_files_flowlog_reads_come_from_the_config_maps_and_the_watched_ones_get_up
     let agent = Agent::load();
     let config = agent.config();
     let mut problems = Vec::new();
-    // flowlog watches these two: only a directory mount receives the
+    // flowlog watches this one: only a directory mount receives the
     // ConfigMap's updates (the kubelet swaps a symlink inside it).
-    for key in ["hubble-flowlogs-config-path", "endpoints-file"] {
+    for key in ["hubble-flowlogs-config-path"] {
         let Some(path) = string_at(&config, key) else {
             problems.push(format!("the agent config sets no {key}"));
             continue;
@@ -698,8 +717,80 @@ fn the_files_flowlog_reads_come_from_the_config_maps_and_the_watched_ones_get_up
     if !flow_logs.is_some_and(|text| is_flow_log_file(&text)) {
         problems.push("hubble-flowlogs-config-path is not a dynamic flow log file".to_owned());
     }
-    if let Some(endpoints) = string_at(&config, "endpoints-file").and_then(|path| agent.files.text(path).ok()) {
-        problems.extend(endpoint_problems(&endpoints));
+    assert_no_problems(problems);
+}
+
+#[test]
+fn the_cluster_role_grants_exactly_what_the_agent_watches_to_its_account() {
+    let documents = documents();
+    let role: ClusterRole = the(&documents);
+    let mut problems = Vec::new();
+    let watched: BTreeSet<&str> = Kind::ALL.iter().map(|kind| kind.resource()).collect();
+    let mut granted = BTreeSet::new();
+    for rule in role.rules.iter().flatten() {
+        let verbs: BTreeSet<&str> = rule.verbs.iter().map(String::as_str).collect();
+        if verbs != BTreeSet::from(["get", "list", "watch"]) {
+            problems.push(format!("verbs {verbs:?}: the agent only gets, lists and watches"));
+        }
+        if rule.api_groups.as_deref() != Some(&[String::new()][..]) {
+            problems.push(format!("apiGroups {:?}: everything watched is in the core group", rule.api_groups));
+        }
+        granted.extend(rule.resources.iter().flatten().map(String::as_str));
+    }
+    for resource in watched.difference(&granted) {
+        problems.push(format!("{resource} is watched but not granted: its watch would be refused (403)"));
+    }
+    for resource in granted.difference(&watched) {
+        problems.push(format!("{resource} is granted but never watched"));
+    }
+    let binding: ClusterRoleBinding = the(&documents);
+    if binding.role_ref.kind != ClusterRole::KIND || Some(&binding.role_ref.name) != role.metadata.name.as_ref() {
+        problems.push(format!("the binding refers to {:?}, not the ClusterRole", binding.role_ref));
+    }
+    let daemonset: DaemonSet = the(&documents);
+    let pod = pod_spec(&daemonset);
+    let account = pod.service_account_name.clone().unwrap_or_default();
+    let namespace = daemonset.metadata.namespace.clone().unwrap_or_default();
+    let bound = binding.subjects.iter().flatten().any(|subject| {
+        subject.kind == "ServiceAccount" && subject.name == account && subject.namespace.as_ref() == Some(&namespace)
+    });
+    if !bound {
+        problems.push(format!("the ClusterRole is not bound to the DaemonSet's account {namespace}/{account}"));
+    }
+    if pod.automount_service_account_token == Some(false) {
+        problems.push("the DaemonSet mounts no token: the agent cannot reach the API server".to_owned());
+    }
+    let accounts = documents.iter().filter(|d| d.kind() == ServiceAccount::KIND).map(|d| d.typed::<ServiceAccount>());
+    if accounts
+        .filter(|a| a.metadata.name.as_ref() == Some(&account))
+        .any(|a| a.automount_service_account_token == Some(false))
+    {
+        problems.push(format!("the account {account} mounts no token: the agent cannot reach the API server"));
+    }
+    assert_no_problems(problems);
+}
+
+#[test]
+fn the_endpoints_file_component_names_flows_without_the_api() {
+    let files = ["configmap-endpoints.yaml".to_owned(), "daemonset-patch.yaml".to_owned()];
+    let documents = documents_of("kubernetes/endpoints-file", &files);
+    let mut problems = Vec::new();
+    let maps = config_maps(&documents);
+    let endpoints = maps["flowlog-endpoints"].data.as_ref().and_then(|data| data.get("endpoints.yaml"));
+    problems.extend(endpoint_problems(endpoints.expect("the ConfigMap has endpoints.yaml")));
+    let patch = documents.iter().find(|d| d.kind() == DaemonSet::KIND).expect("the component patches the DaemonSet");
+    let args: Vec<String> =
+        serde_json::from_value(patch.value["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
+    assert_run_knows(&run_flags("endpoints-file/daemonset-patch.yaml args", &args), is_flag);
+    if flag_value(&args, "endpoints-file") != Some("/etc/flowlog/endpoints/endpoints.yaml")
+        || flag_value(&args, "enable-k8s") != Some("false")
+    {
+        problems.push(format!("the patch's args {args:?} do not read the mounted endpoints file instead of the API"));
+    }
+    let text = read(&example("kubernetes/endpoints-file/kustomization.yaml"));
+    let kustomization: Value = serde_yaml_ng::from_str(&text).unwrap();
+    if kustomization["kind"] != "Component" {
+        problems.push("endpoints-file/kustomization.yaml is not a Component".to_owned());
     }
     assert_no_problems(problems);
 }

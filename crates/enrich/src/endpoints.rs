@@ -1,5 +1,6 @@
 //! The address → endpoint table a flow's `source` and `destination` are
-//! named from.
+//! named from, and the address and port → service table of its
+//! `source_service` and `destination_service`.
 //!
 //! # Resolution
 //!
@@ -13,6 +14,12 @@
 //! The node's own addresses are a layer too ([`crate::node`]), which names
 //! them Hubble's host endpoint: identity 1, labels `["reserved:host"]`. So a
 //! node address listed in the endpoints file is that endpoint, not the host.
+//!
+//! Services are looked up by address and port, as Cilium's
+//! `GetServiceByAddr(ip, port)` does: the destination's address and port
+//! for `destination_service`, the source's for `source_service` (a reply
+//! from a service's cluster IP, before it is translated back). A flow
+//! without ports (ICMP) has no service.
 //!
 //! # How this mirrors Hubble
 //!
@@ -44,7 +51,7 @@
 //!
 //! # Cost
 //!
-//! [`Endpoints::enrich`] is a hash lookup per address and a clone of the
+//! [`Endpoints::enrich`] is a hash lookup per address and a copy of the
 //! endpoint found (its strings and label list): it runs for every flow.
 //! [`Endpoints::enrich_addrs`] skips parsing the addresses back from the
 //! flow's strings.
@@ -53,29 +60,104 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
-use flowlog_flow::{Endpoint, Flow};
+use flowlog_flow::layer4::Protocol;
+use flowlog_flow::{Endpoint, Flow, Service};
 
 /// Cilium's reserved identity of the local node.
 pub const HOST_IDENTITY: u32 = 1;
 /// Cilium's reserved identity of everything outside the cluster.
 pub const WORLD_IDENTITY: u32 = 2;
+/// Cilium's reserved identity of the cluster's other nodes.
+pub const REMOTE_NODE_IDENTITY: u32 = 6;
 /// The label of [`HOST_IDENTITY`].
 pub const HOST_LABEL: &str = "reserved:host";
 /// The label of [`WORLD_IDENTITY`].
 pub const WORLD_LABEL: &str = "reserved:world";
+/// The label of [`REMOTE_NODE_IDENTITY`].
+pub const REMOTE_NODE_LABEL: &str = "reserved:remote-node";
 
 /// What one source knows: the endpoint behind each address it names.
-pub type EndpointMap = HashMap<IpAddr, Arc<Endpoint>>;
+pub type EndpointMap = HashMap<IpAddr, Resolved>;
+
+/// What an address resolves to: an endpoint, shared by every address it
+/// describes, and the pod's own name when the endpoint is shared by the
+/// replicas of a workload too.
+///
+/// Replicas differ only in their names: sharing the rest (labels above all)
+/// is what keeps a 10,000-pod table small. A flow gets its own copy of the
+/// whole endpoint either way ([`Resolved::to_endpoint`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    shared: Arc<Endpoint>,
+    pod_name: Option<Arc<str>>,
+}
+
+impl Resolved {
+    /// The pod named `pod_name` whose endpoint is otherwise `shared`.
+    pub fn pod(shared: Arc<Endpoint>, pod_name: Arc<str>) -> Self {
+        Resolved { shared, pod_name: Some(pod_name) }
+    }
+
+    /// The endpoint, less its pod name when it is shared by replicas.
+    pub fn shared(&self) -> &Arc<Endpoint> {
+        &self.shared
+    }
+
+    /// The pod's name.
+    pub fn pod_name(&self) -> &str {
+        self.pod_name.as_deref().unwrap_or(&self.shared.pod_name)
+    }
+
+    /// The whole endpoint, for a flow.
+    pub fn to_endpoint(&self) -> Endpoint {
+        let mut endpoint = Endpoint::clone(&self.shared);
+        if let Some(pod_name) = &self.pod_name {
+            endpoint.pod_name = pod_name.to_string();
+        }
+        endpoint
+    }
+}
+
+impl From<Arc<Endpoint>> for Resolved {
+    fn from(shared: Arc<Endpoint>) -> Self {
+        Resolved { shared, pod_name: None }
+    }
+}
+
+/// The service behind each address and port a source names.
+pub type ServiceMap = HashMap<(IpAddr, u16), Arc<Service>>;
+
+/// Everything one source names: endpoints by address, services by address
+/// and port.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Names {
+    /// The endpoint behind each address.
+    pub endpoints: EndpointMap,
+    /// The service behind each address and port.
+    pub services: ServiceMap,
+}
+
+impl From<EndpointMap> for Names {
+    fn from(endpoints: EndpointMap) -> Self {
+        Names { endpoints, services: ServiceMap::new() }
+    }
+}
 
 /// Hubble's endpoint for the node itself, shared by all its addresses.
 pub static HOST: LazyLock<Arc<Endpoint>> = LazyLock::new(|| Arc::new(reserved(HOST_IDENTITY, HOST_LABEL)));
+
+/// Hubble's endpoint for another node of the cluster, shared by all their
+/// addresses: `{"identity":6,"labels":["reserved:remote-node"]}`.
+pub static REMOTE_NODE: LazyLock<Arc<Endpoint>> =
+    LazyLock::new(|| Arc::new(reserved(REMOTE_NODE_IDENTITY, REMOTE_NODE_LABEL)));
 
 fn reserved(identity: u32, label: &str) -> Endpoint {
     Endpoint { identity, labels: vec![label.to_owned()], ..Endpoint::default() }
 }
 
 /// The address → endpoint table: the sources' maps merged, the first to
-/// name an address winning, and the world for every other address.
+/// name an address winning, and the world for every other address; and the
+/// services, merged the same way.
 ///
 /// Immutable once built; [`SharedEndpoints`](crate::SharedEndpoints)
 /// swaps in a new one when a source changes. Equality compares what every
@@ -83,31 +165,49 @@ fn reserved(identity: u32, label: &str) -> Endpoint {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Endpoints {
     by_addr: EndpointMap,
-    world: Endpoint,
+    services: ServiceMap,
+    world: Resolved,
 }
 
 impl Default for Endpoints {
     /// No endpoints: every address is the world.
     fn default() -> Self {
-        Endpoints { by_addr: HashMap::new(), world: reserved(WORLD_IDENTITY, WORLD_LABEL) }
+        Endpoints {
+            by_addr: HashMap::new(),
+            services: HashMap::new(),
+            world: Arc::new(reserved(WORLD_IDENTITY, WORLD_LABEL)).into(),
+        }
     }
 }
 
 impl Endpoints {
     /// The table of `layers`, the first to name an address winning.
-    pub fn merge<'a>(layers: impl IntoIterator<Item = &'a EndpointMap>) -> Endpoints {
+    pub fn merge<'a>(layers: impl IntoIterator<Item = &'a Names>) -> Endpoints {
         let mut endpoints = Endpoints::default();
         for layer in layers {
-            for (address, endpoint) in layer {
-                endpoints.by_addr.entry(*address).or_insert_with(|| Arc::clone(endpoint));
+            for (address, endpoint) in &layer.endpoints {
+                endpoints.by_addr.entry(*address).or_insert_with(|| endpoint.clone());
+            }
+            for (frontend, service) in &layer.services {
+                endpoints.services.entry(*frontend).or_insert_with(|| Arc::clone(service));
             }
         }
         endpoints
     }
 
-    /// The endpoint of `address`: named by a source, or the world.
-    pub fn lookup(&self, address: IpAddr) -> &Endpoint {
-        self.by_addr.get(&address).map_or(&self.world, |endpoint| endpoint)
+    /// What `address` resolves to: named by a source, or the world.
+    pub fn resolve(&self, address: IpAddr) -> &Resolved {
+        self.by_addr.get(&address).unwrap_or(&self.world)
+    }
+
+    /// The endpoint of `address`, whole.
+    pub fn lookup(&self, address: IpAddr) -> Endpoint {
+        self.resolve(address).to_endpoint()
+    }
+
+    /// The service at `address` and `port`, if a source names one.
+    pub fn service(&self, address: IpAddr, port: u16) -> Option<&Service> {
+        self.services.get(&(address, port)).map(|service| &**service)
     }
 
     /// How many addresses resolve to something other than the world.
@@ -129,19 +229,38 @@ impl Endpoints {
         };
         let (source, destination) = (ip.source.parse().ok(), ip.destination.parse().ok());
         if let Some(source) = source {
-            flow.source = Some(self.lookup(source).clone());
+            flow.source = Some(self.lookup(source));
         }
         if let Some(destination) = destination {
-            flow.destination = Some(self.lookup(destination).clone());
+            flow.destination = Some(self.lookup(destination));
         }
     }
 
     /// Fills `flow.source` and `flow.destination` from addresses the caller
-    /// already has (the kernel record's), without looking at `flow.IP`.
+    /// already has (the kernel record's), without looking at `flow.IP`, and
+    /// the services from those addresses and the ports in `flow.l4`.
     pub fn enrich_addrs(&self, flow: &mut Flow, source: IpAddr, destination: IpAddr) {
-        flow.source = Some(self.lookup(source).clone());
-        flow.destination = Some(self.lookup(destination).clone());
+        flow.source = Some(self.lookup(source));
+        flow.destination = Some(self.lookup(destination));
+        if self.services.is_empty() {
+            return;
+        }
+        if let Some((source_port, destination_port)) = ports(flow) {
+            flow.source_service = self.service(source, source_port).cloned();
+            flow.destination_service = self.service(destination, destination_port).cloned();
+        }
     }
+}
+
+/// The flow's source and destination ports, for protocols that have them.
+fn ports(flow: &Flow) -> Option<(u16, u16)> {
+    let (source, destination) = match flow.l4.as_ref()?.protocol.as_ref()? {
+        Protocol::Tcp(tcp) => (tcp.source_port, tcp.destination_port),
+        Protocol::Udp(udp) => (udp.source_port, udp.destination_port),
+        Protocol::Sctp(sctp) => (sctp.source_port, sctp.destination_port),
+        _ => return None,
+    };
+    Some((u16::try_from(source).ok()?, u16::try_from(destination).ok()?))
 }
 
 #[cfg(test)]
@@ -157,7 +276,7 @@ mod tests {
 
     /// The table of an endpoints file's `text` and the node's `addresses`.
     fn table(text: &str, addresses: &[IpAddr]) -> Endpoints {
-        Endpoints::merge([&parse(text).unwrap(), &host_layer(addresses)])
+        Endpoints::merge([&parse(text).unwrap().into(), &host_layer(addresses).into()])
     }
 
     #[test]
@@ -166,19 +285,19 @@ mod tests {
         let endpoints = table("- {ips: [10.0.0.1], pod_name: a}", &node);
         assert_eq!(endpoints.len(), 4);
         for address in node {
-            assert_eq!(endpoints.lookup(address), &host(), "{address}");
+            assert_eq!(endpoints.lookup(address), host(), "{address}");
         }
-        assert_eq!(endpoints.lookup(ip("1.1.1.1")), &world());
-        assert_eq!(endpoints.lookup(ip("2606:4700::1111")), &world());
+        assert_eq!(endpoints.lookup(ip("1.1.1.1")), world());
+        assert_eq!(endpoints.lookup(ip("2606:4700::1111")), world());
         assert_eq!(endpoints.lookup(ip("10.0.0.1")).pod_name, "a");
-        assert_eq!(Endpoints::default().lookup(ip("192.168.1.10")), &world());
+        assert_eq!(Endpoints::default().lookup(ip("192.168.1.10")), world());
     }
 
     #[test]
     fn a_listed_node_address_is_not_the_host() {
         let endpoints = table("- {ips: [192.168.1.10], pod_name: hostnet}", &[ip("192.168.1.10"), ip("192.168.1.11")]);
         assert_eq!(endpoints.lookup(ip("192.168.1.10")).pod_name, "hostnet");
-        assert_eq!(endpoints.lookup(ip("192.168.1.11")), &host());
+        assert_eq!(endpoints.lookup(ip("192.168.1.11")), host());
     }
 
     #[test]
@@ -226,6 +345,6 @@ mod tests {
         endpoints.enrich(&mut flow);
         assert_eq!(flow.source.unwrap().pod_name, "v6");
         assert_eq!(flow.destination, Some(host()));
-        assert_eq!(endpoints.lookup(ip("fd00::6")), &world());
+        assert_eq!(endpoints.lookup(ip("fd00::6")), world());
     }
 }

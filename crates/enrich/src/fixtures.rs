@@ -31,3 +31,9 @@ pub(crate) fn host() -> Endpoint {
 pub(crate) fn world() -> Endpoint {
     Endpoint { identity: 2, labels: vec!["reserved:world".into()], ..Endpoint::default() }
 }
+
+/// An API object as the watches decode it: `object` (a k8s-openapi type)
+/// written as the API server's JSON, and read back as `T`.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(object: &impl serde::Serialize) -> T {
+    serde_json::from_value(serde_json::to_value(object).unwrap()).unwrap()
+}

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::endpoints::{EndpointMap, HOST};
+use crate::endpoints::{EndpointMap, HOST, Names};
 use crate::shared::Layer;
 use crate::source::EndpointSource;
 
@@ -26,7 +26,7 @@ pub fn node_addresses() -> io::Result<BTreeSet<IpAddr>> {
 
 /// The layer naming each of `addresses` the host.
 pub fn host_layer<'a>(addresses: impl IntoIterator<Item = &'a IpAddr>) -> EndpointMap {
-    addresses.into_iter().map(|address| (*address, Arc::clone(&HOST))).collect()
+    addresses.into_iter().map(|address| (*address, Arc::clone(&HOST).into())).collect()
 }
 
 /// The node's addresses as a source of endpoints.
@@ -49,8 +49,8 @@ impl NodeAddresses {
 }
 
 impl EndpointSource for NodeAddresses {
-    fn initial(&self) -> EndpointMap {
-        host_layer(&self.addresses)
+    fn initial(&self) -> Names {
+        host_layer(&self.addresses).into()
     }
 
     async fn run(mut self, layer: Layer) {
@@ -87,6 +87,6 @@ mod tests {
         }
         let layer = host_layer(&addresses);
         assert_eq!(layer.len(), addresses.len());
-        assert!(layer.values().all(|endpoint| endpoint.labels == ["reserved:host"]));
+        assert!(layer.values().all(|endpoint| endpoint.shared().labels == ["reserved:host"]));
     }
 }

@@ -18,14 +18,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use flowlog_flow::Flow;
 
-use crate::endpoints::{EndpointMap, Endpoints};
+use crate::endpoints::{Endpoints, Names};
 
 /// The table flows are named from, and the sources' layers it is merged
 /// from. Clones share them.
 #[derive(Clone, Debug, Default)]
 pub struct SharedEndpoints {
     current: Arc<ArcSwap<Endpoints>>,
-    layers: Arc<Mutex<Vec<EndpointMap>>>,
+    layers: Arc<Mutex<Vec<Names>>>,
 }
 
 /// One source's part of the table: what it publishes replaces what it
@@ -50,10 +50,10 @@ impl SharedEndpoints {
     }
 
     /// A new layer under every existing one, holding `initial` from now on.
-    pub fn add_layer(&self, initial: EndpointMap) -> Layer {
+    pub fn add_layer(&self, initial: impl Into<Names>) -> Layer {
         let index = {
             let mut layers = self.layers.lock().unwrap_or_else(PoisonError::into_inner);
-            layers.push(EndpointMap::new());
+            layers.push(Names::default());
             layers.len() - 1
         };
         let layer = Layer { shared: self.clone(), index };
@@ -67,9 +67,9 @@ impl Layer {
     ///
     /// Snapshots already taken keep the previous table until they are
     /// dropped; it is freed by the last of them, never under the lock.
-    pub fn publish(&self, map: EndpointMap) {
+    pub fn publish(&self, names: impl Into<Names>) {
         let mut layers = self.shared.layers.lock().unwrap_or_else(PoisonError::into_inner);
-        layers[self.index] = map;
+        layers[self.index] = names.into();
         // Merged under the lock, so two sources publishing at once cannot
         // store their merges in the wrong order.
         self.shared.current.store(Arc::new(Endpoints::merge(layers.iter())));
@@ -79,6 +79,7 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoints::EndpointMap;
     use crate::fixtures::{ip, world};
     use crate::source::file::format::parse;
 
@@ -87,13 +88,13 @@ mod tests {
         let shared = SharedEndpoints::default();
         let reader = shared.clone();
         let before = reader.current();
-        assert_eq!(before.lookup(ip("10.0.0.1")), &world());
+        assert_eq!(before.lookup(ip("10.0.0.1")), world());
 
         let layer = shared.add_layer(EndpointMap::new());
         layer.publish(parse("- {ips: [10.0.0.1], pod_name: a}").unwrap());
         assert_eq!(reader.current().lookup(ip("10.0.0.1")).pod_name, "a");
         // A snapshot taken before the swap stays as it was.
-        assert_eq!(before.lookup(ip("10.0.0.1")), &world());
+        assert_eq!(before.lookup(ip("10.0.0.1")), world());
     }
 
     #[test]

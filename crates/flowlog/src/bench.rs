@@ -7,14 +7,21 @@
 //! its own, so its peak RSS is its own. The flows come from a pool generated
 //! before timing starts, so generation is not measured.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
+use flowlog_enrich::SharedEndpoints;
+use flowlog_enrich::source::kubernetes::Settings;
+use flowlog_enrich::source::kubernetes::cluster::{Change, Cluster};
+use flowlog_enrich::source::kubernetes::records::{NodeRecord, PodRecord, ServiceRecord};
 use flowlog_export::{Consumer, ExportContext, Exporter, ExporterConfig, Origin, Pipeline, WhenFull};
 use flowlog_filter::{parse_filters, split_paths};
+use flowlog_flow::export_event::ResponseTypes;
 use flowlog_flow::synthetic::FlowGenerator;
+use flowlog_flow::{ExportEvent, Workload};
 
 use crate::error::{Failure, RuntimeError};
 
@@ -35,6 +42,12 @@ pub struct BenchArgs {
     /// Exporters the `mixed` scenario fans out to.
     #[arg(long, default_value_t = 10)]
     pub sinks: usize,
+    /// Name every flow from a Kubernetes table of this many pods (a fifth
+    /// as many services, a twentieth as many nodes, 100 namespaces) before
+    /// it is exported, as the capture names what it captures. Without it,
+    /// flows keep the names they were generated with.
+    #[arg(long, value_name = "PODS")]
+    pub kubernetes_pods: Option<usize>,
     /// Run one scenario in this process and print its result as one line (used by the parent).
     #[arg(long, hide = true)]
     pub child: bool,
@@ -115,6 +128,7 @@ fn run_child(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), Fai
             &args.pool.to_string(),
         ])
         .args(["--sinks", &args.sinks.to_string()])
+        .args(args.kubernetes_pods.map(|pods| format!("--kubernetes-pods={pods}")))
         .arg("--dir")
         .arg(dir.join(name))
         .output()
@@ -146,11 +160,15 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
         exporters.push(Box::new(exporter));
     }
     let mut pipeline = Pipeline::new(exporters);
+    let table = args.kubernetes_pods.map(|pods| kubernetes_table(pods, &pool));
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     for (i, event) in pool.iter().cycle().take(args.flows as usize).enumerate() {
-        pipeline.export(event);
+        match &table {
+            Some(table) => pipeline.export(&named(event, table)),
+            None => pipeline.export(event),
+        }
         if i % 4096 == 0 {
             pipeline.tick(Instant::now());
         }
@@ -173,7 +191,7 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
             Scenario::Filtered => "(b) allowlist + denylist".to_owned(),
             Scenario::Masked => "(c) field mask".to_owned(),
             Scenario::Mixed | Scenario::Reload => format!("mixed, {} sinks", args.sinks.max(1)),
-        },
+        } + &args.kubernetes_pods.map(|pods| format!(", named from {pods} pods")).unwrap_or_default(),
         args.flows,
         lines,
         seconds,
@@ -183,6 +201,64 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
         peak_rss_mib(),
     );
     Ok(())
+}
+
+/// A Kubernetes endpoint table of `pods` pods, the first ones at the
+/// addresses of `pool`'s flows, made by the Kubernetes source's own code.
+fn kubernetes_table(pods: usize, pool: &[ExportEvent]) -> SharedEndpoints {
+    let settings = Settings {
+        cluster_name: "kind-kind".into(),
+        node_name: "kind-worker".into(),
+        departed_grace: Duration::from_secs(30),
+    };
+    let mut cluster = Cluster::new(settings);
+    let now = std::time::Instant::now();
+    let in_pool = pool.iter().filter_map(addresses).flat_map(|(source, destination)| [source, destination]);
+    let mut seen = std::collections::HashSet::new();
+    let others = (0u32..).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a80_0000 + i)));
+    let addresses = in_pool.chain(others).filter(|address| seen.insert(*address)).take(pods);
+    let records = addresses.enumerate().map(|(i, address)| PodRecord {
+        namespace: format!("team-{}", i % 100),
+        name: format!("app-{}-7d4b9c8f6d-{i:05}", i % 500),
+        addresses: vec![address],
+        labels: vec![("app".into(), format!("app-{}", i % 500)), ("tier".into(), "back".into())],
+        service_account: format!("app-{}", i % 500),
+        workload: Some(Workload { name: format!("app-{}", i % 500), kind: "Deployment".into() }),
+    });
+    cluster.apply_list(Change::Pods, records.collect(), now);
+    let service = |i: usize| ServiceRecord {
+        namespace: format!("team-{}", i % 100),
+        name: format!("svc-{i}"),
+        addresses: vec![IpAddr::V4(Ipv4Addr::from(0xac10_0000 + i as u32))],
+        ports: vec![80, 443],
+    };
+    cluster.apply_list(Change::Services, (0..pods / 5).map(service).collect(), now);
+    let node = |i: usize| NodeRecord {
+        name: format!("node-{i}"),
+        addresses: vec![IpAddr::V4(Ipv4Addr::from(0xc0a8_0000 + i as u32))],
+    };
+    cluster.apply_list(Change::Nodes, (0..pods / 20).map(node).collect(), now);
+    let table = SharedEndpoints::default();
+    let _layer = table.add_layer(cluster.names());
+    table
+}
+
+/// A flow's source and destination addresses.
+fn addresses(event: &ExportEvent) -> Option<(IpAddr, IpAddr)> {
+    let Some(ResponseTypes::Flow(flow)) = &event.response_types else { return None };
+    let ip = flow.ip.as_ref()?;
+    Some((ip.source.parse().ok()?, ip.destination.parse().ok()?))
+}
+
+/// `event` with its endpoints named from `table`, as the capture names them.
+fn named(event: &ExportEvent, table: &SharedEndpoints) -> ExportEvent {
+    let mut event = event.clone();
+    if let Some((source, destination)) = addresses(&event)
+        && let Some(ResponseTypes::Flow(flow)) = &mut event.response_types
+    {
+        table.enrich_addrs(flow, source, destination);
+    }
+    event
 }
 
 /// Sink `i` of the mixed scenario: what operators add as dynamic flow logs.

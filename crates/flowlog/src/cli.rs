@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use flowlog_capture_ebpf::interfaces::InterfacePattern;
 use flowlog_capture_ebpf::{Aggregation, DEFAULT_RING_BUFFER_BYTES, TcMode};
+use flowlog_enrich::source::kubernetes::Connection;
 use flowlog_export::exporter::config::{ExportOption, OPTIONS};
 use flowlog_export::option::{Flag, FlagKind};
 
@@ -131,6 +132,46 @@ pub struct CaptureArgs {
     /// or `reserved:world`.
     #[arg(long, value_name = "PATH")]
     pub endpoints_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
+}
+
+/// Naming flows from the Kubernetes API (Cilium's option names).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Kubernetes")]
+pub struct KubernetesArgs {
+    /// Name pods, services and nodes from the Kubernetes API. On by default
+    /// inside a pod (its service account), or when --k8s-kubeconfig-path or
+    /// --k8s-api-server is given; `false` turns it off.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub enable_k8s: Option<bool>,
+    /// A kubeconfig to reach the API server with (its current context).
+    #[arg(long, value_name = "PATH")]
+    pub k8s_kubeconfig_path: Option<PathBuf>,
+    /// The API server's URL (`https://10.0.0.1:6443`), replacing the
+    /// kubeconfig's or the pod's.
+    #[arg(long, value_name = "URL")]
+    pub k8s_api_server: Option<String>,
+    /// The cluster's name: each pod's `cluster_name` and its
+    /// `k8s:io.cilium.k8s.policy.cluster` label.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub cluster_name: String,
+    /// How long the addresses of a deleted (or finished) pod still name it,
+    /// for flows in flight. An address another pod takes names that pod at
+    /// once.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub k8s_deleted_pod_grace_period: Duration,
+}
+
+impl KubernetesArgs {
+    /// Whether and where to reach the API server.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            enable: self.enable_k8s,
+            kubeconfig: self.k8s_kubeconfig_path.clone(),
+            api_server: self.k8s_api_server.clone().filter(|url| !url.is_empty()),
+        }
+    }
 }
 
 /// A value that is none of an option's choices.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use flowlog_capture_ebpf::session::StartError;
 use flowlog_enrich::EndpointsError;
+use flowlog_enrich::source::kubernetes::ConnectError;
 use flowlog_export::option::OptionError;
 use flowlog_metrics::MetricsError;
 
@@ -49,6 +50,9 @@ pub enum ConfigError {
     /// The endpoints file is missing or invalid.
     #[error(transparent)]
     Endpoints(#[from] EndpointsError),
+    /// The Kubernetes options or kubeconfig cannot be used.
+    #[error(transparent)]
+    Kubernetes(#[from] ConnectError),
 }
 
 /// Something that failed while running.

@@ -19,8 +19,11 @@ pub static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
 /// Sets up logging at `level` (a tracing filter; `RUST_LOG` overrides it),
 /// in `format`: `text` or `json`.
 pub fn init(level: &str, format: &str) {
+    // kube-rs's client logs every failed request to the API server, and
+    // every watch connection that closes; the watches report a failure
+    // once, until it ends (RUST_LOG can bring those back).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(format!("{level},kube_client=off")))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr).log_internal_errors(false);
     if format == "json" {

@@ -24,6 +24,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
+use flowlog_enrich::Kubernetes;
 use flowlog_export::{Input, Pipeline, input_channel};
 use tokio::sync::{oneshot, watch};
 
@@ -81,8 +82,10 @@ async fn lifecycle(common: &CommonArgs, wanted: SourceArgs<'_>) -> Result<(), Fa
     // Build everything before starting anything; a bad option or a busy
     // port fails here, before the source touches its input or the kernel.
     let exporters = exporters::build(common, &node_name, wanted.when_full())?;
-    let endpoint = metrics::serve(common, &exporters)?;
-    let (source, mut reloads) = wanted.build(&node_name, endpoint.as_ref().map(|endpoint| endpoint.metrics.clone()))?;
+    let kubernetes = wanted.kubernetes(&node_name).await?;
+    let endpoint = metrics::serve(common, &exporters, kubernetes.as_ref().map(Kubernetes::status))?;
+    let metrics = endpoint.as_ref().map(|endpoint| endpoint.metrics.clone());
+    let (source, mut reloads) = wanted.build(&node_name, metrics, kubernetes)?;
 
     // Start: the pipeline on its thread, the config watchers, the source.
     let (input, received) = input_channel(wanted.queue());

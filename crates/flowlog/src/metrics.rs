@@ -1,5 +1,8 @@
 //! `--metrics-address`: the Prometheus endpoint of `run` and `replay`.
 
+use std::sync::Arc;
+
+use flowlog_enrich::source::kubernetes::KubernetesStatus;
 use flowlog_metrics::{Metrics, Server};
 
 use crate::cli::CommonArgs;
@@ -16,11 +19,17 @@ pub struct Endpoint {
 }
 
 /// Serves `/metrics` and `/healthz` when `--metrics-address` is set, reading
-/// the exporters' sinks and, with dynamic flow logs, their reloads. An
-/// address that cannot be listened on is a configuration error.
-pub fn serve(common: &CommonArgs, exporters: &Exporters) -> Result<Option<Endpoint>, Failure> {
+/// the exporters' sinks, with dynamic flow logs their reloads, and with
+/// Kubernetes its watches. An address that cannot be listened on is a
+/// configuration error.
+pub fn serve(
+    common: &CommonArgs,
+    exporters: &Exporters,
+    kubernetes: Option<Arc<KubernetesStatus>>,
+) -> Result<Option<Endpoint>, Failure> {
     let Some(address) = common.metrics_address.and_then(|address| address.0) else { return Ok(None) };
-    let metrics = Metrics::new(&exporters.context.sinks, exporters.reloads.clone(), &crate::logging::DROPPED_LINES);
+    let dropped_log_lines = &crate::logging::DROPPED_LINES;
+    let metrics = Metrics::new(&exporters.context.sinks, exporters.reloads.clone(), kubernetes, dropped_log_lines);
     let server = metrics.serve(address).map_err(ConfigError::Metrics)?;
     Ok(Some(Endpoint { metrics, _server: server }))
 }

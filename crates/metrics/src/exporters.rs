@@ -49,7 +49,7 @@ fn origin(sink: &SinkInfo) -> &'static str {
 }
 
 /// A counter family: its descriptor, then one sample per label set.
-fn counters<L: EncodeLabelSet>(
+pub(crate) fn counters<L: EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -63,7 +63,7 @@ fn counters<L: EncodeLabelSet>(
 }
 
 /// A gauge family: its descriptor, then one sample per label set.
-fn gauges<L: EncodeLabelSet, N: EncodeGaugeValue>(
+pub(crate) fn gauges<L: EncodeLabelSet, N: EncodeGaugeValue>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,

@@ -12,6 +12,7 @@
 //! - [`lost`]: `hubble_lost_events_total` by source;
 //! - [`exporters`]: each sink's counters, and Cilium's dynamic exporter metrics;
 //! - [`health`]: what `/healthz` reports; [`server`]: the HTTP endpoint (axum);
+//! - `kubernetes`: the watches of the Kubernetes API (`flowlog_k8s_*`);
 //! - `log`: the log lines the agent could not write.
 //!
 //! Everything read from the exporters is read at scrape time, so dynamic flow
@@ -26,6 +27,7 @@ pub mod flows;
 pub mod health;
 pub mod hubble;
 pub mod icmp;
+mod kubernetes;
 mod log;
 pub mod lost;
 pub mod server;
@@ -34,6 +36,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use flowlog_enrich::source::kubernetes::KubernetesStatus;
 use flowlog_export::SinkRegistry;
 use flowlog_export::dynamic::ReloadStats;
 use prometheus_client::registry::Registry;
@@ -85,8 +88,14 @@ pub struct Metrics {
 impl Metrics {
     /// The metrics of a pipeline whose sinks are listed in `sinks`, with
     /// Cilium's dynamic exporter metrics when there are dynamic flow logs
-    /// (`reloads`), and the count of log lines the logger could not write.
-    pub fn new(sinks: &SinkRegistry, reloads: Option<Arc<ReloadStats>>, dropped_log_lines: &'static AtomicU64) -> Self {
+    /// (`reloads`), the Kubernetes watches' state when Kubernetes is on, and
+    /// the count of log lines the logger could not write.
+    pub fn new(
+        sinks: &SinkRegistry,
+        reloads: Option<Arc<ReloadStats>>,
+        kubernetes: Option<Arc<KubernetesStatus>>,
+        dropped_log_lines: &'static AtomicU64,
+    ) -> Self {
         let flows = FlowMetrics::default();
         let mut registry = Registry::default();
         flows.register(&mut registry);
@@ -96,6 +105,9 @@ impl Metrics {
         registry.register_collector(Box::new(log::DroppedLogLines(dropped_log_lines)));
         if let Some(reloads) = reloads {
             registry.register_collector(Box::new(exporters::DynamicExporters { sinks: sinks.clone(), reloads }));
+        }
+        if let Some(status) = kubernetes {
+            registry.register_collector(Box::new(kubernetes::Watches(status)));
         }
         Self { registry: Arc::new(registry), flows, health: Health::new(sinks.clone()) }
     }

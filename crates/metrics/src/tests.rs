@@ -41,7 +41,7 @@ fn event(flow: Flow) -> ExportEvent {
 static NO_LOG_DROPS: AtomicU64 = AtomicU64::new(0);
 
 fn metrics() -> Metrics {
-    Metrics::new(&SinkRegistry::default(), None, &NO_LOG_DROPS)
+    Metrics::new(&SinkRegistry::default(), None, None, &NO_LOG_DROPS)
 }
 
 /// Asserts that the Prometheus text holds every one of `lines`.
@@ -161,7 +161,7 @@ fn lost_events_count_by_source() {
 fn pipeline(dir: &Path, yaml: &str) -> (Pipeline, Metrics) {
     let context = ExportContext::new("node", WhenFull::Wait);
     let reloads = Arc::new(ReloadStats::default());
-    let metrics = Metrics::new(&context.sinks, Some(Arc::clone(&reloads)), &NO_LOG_DROPS);
+    let metrics = Metrics::new(&context.sinks, Some(Arc::clone(&reloads)), None, &NO_LOG_DROPS);
     let (mut flow_logs, _) = DynamicFlowLogs::new(&context, Arc::clone(&reloads));
     let entries = parse(&yaml.replace("DIR", dir.to_str().unwrap()), None).entries;
     reloads.applied(0x1234, &flow_logs.apply(entries));

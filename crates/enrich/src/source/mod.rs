@@ -4,13 +4,14 @@
 //! - [`file`]: the `--endpoints-file`, reloaded when it changes;
 //! - [`NodeAddresses`](crate::node::NodeAddresses): this node's own
 //!   addresses, as the host;
-//! - next, the Kubernetes API's pods, services and nodes.
+//! - [`kubernetes`]: the API server's pods, namespaces, services and nodes.
 
 pub mod file;
+pub mod kubernetes;
 
 use std::future::Future;
 
-use crate::endpoints::EndpointMap;
+use crate::endpoints::Names;
 use crate::shared::{Layer, SharedEndpoints};
 
 /// A source of endpoints.
@@ -21,7 +22,7 @@ use crate::shared::{Layer, SharedEndpoints};
 /// its input keeps its last map and says why in the log.
 pub trait EndpointSource: Send + Sized + 'static {
     /// What the source knows now.
-    fn initial(&self) -> EndpointMap;
+    fn initial(&self) -> Names;
 
     /// Keeps `layer` current until the agent stops.
     fn run(self, layer: Layer) -> impl Future<Output = ()> + Send;

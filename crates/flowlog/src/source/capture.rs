@@ -14,7 +14,7 @@ use flowlog_capture_ebpf::CaptureOptions;
 use flowlog_capture_ebpf::interfaces::InterfaceEvent;
 use flowlog_capture_ebpf::session::{Captured, CapturedFlow, Session, SessionOptions, StopHandle};
 use flowlog_config::Requester;
-use flowlog_enrich::{EndpointsFile, NodeAddresses, SharedEndpoints};
+use flowlog_enrich::{EndpointsFile, Kubernetes, NodeAddresses, SharedEndpoints};
 use flowlog_export::lost::LossCause;
 use flowlog_export::{Input, InputSender};
 use flowlog_flow::export_event::ResponseTypes;
@@ -35,18 +35,21 @@ pub struct CaptureSource {
 }
 
 impl CaptureSource {
-    /// Reads the endpoints file, lists the node's addresses, loads the
-    /// programs and attaches them to the interfaces that match. Returns the
-    /// source and what makes the endpoints file be read again (SIGHUP).
+    /// Reads the endpoints file, lists the node's addresses, starts
+    /// watching `kubernetes` (if on), loads the programs and attaches them
+    /// to the interfaces that match. Returns the source and what makes the
+    /// endpoints file be read again (SIGHUP).
     pub fn start(
         args: &CaptureArgs,
         node_name: &str,
         metrics: Option<Metrics>,
+        kubernetes: Option<Kubernetes>,
     ) -> Result<(Self, Vec<Requester>), Failure> {
         if args.interfaces.is_empty() {
             return Err(ConfigError::NothingToCapture.into());
         }
-        // Named in this order: the endpoints file wins over the node's own addresses.
+        // Named in this order: the endpoints file wins over the node's own
+        // addresses, which win over what Kubernetes says.
         let endpoints = SharedEndpoints::default();
         let mut reloads = Vec::new();
         if let Some(path) = &args.endpoints_file {
@@ -56,6 +59,10 @@ impl CaptureSource {
             endpoints.add_source(file);
         }
         endpoints.add_source(NodeAddresses::list());
+        if let Some(kubernetes) = kubernetes {
+            tracing::info!(server = %kubernetes.server(), "naming flows from the Kubernetes API");
+            endpoints.add_source(kubernetes);
+        }
 
         let (session, attached) = Session::start(session_options(args, node_name)).map_err(RuntimeError::Capture)?;
         attached.iter().for_each(log_interface);

@@ -15,11 +15,13 @@ mod follow;
 pub mod replay;
 
 use flowlog_config::Requester;
+use flowlog_enrich::Kubernetes;
+use flowlog_enrich::source::kubernetes::Settings;
 use flowlog_export::{InputSender, WhenFull};
 use flowlog_metrics::Metrics;
 use tokio::sync::watch;
 
-use crate::error::Failure;
+use crate::error::{ConfigError, Failure};
 
 /// An exporting command's source of events.
 #[derive(Debug)]
@@ -93,12 +95,32 @@ impl SourceArgs<'_> {
         }
     }
 
-    /// Builds the source, counting into `metrics` when they are served;
-    /// returns it with what makes its config files be read again (SIGHUP).
-    pub fn build(self, node_name: &str, metrics: Option<Metrics>) -> Result<(Source, Vec<Requester>), Failure> {
+    /// The Kubernetes API a capture names flows from, configured (its
+    /// kubeconfig read) but not yet reached; `None` when it is off, and for
+    /// a replay, whose lines carry their names.
+    pub async fn kubernetes(self, node_name: &str) -> Result<Option<Kubernetes>, Failure> {
+        let SourceArgs::Capture(args) = self else { return Ok(None) };
+        let args = &args.kubernetes;
+        let settings = Settings {
+            cluster_name: args.cluster_name.clone(),
+            node_name: node_name.to_owned(),
+            departed_grace: args.k8s_deleted_pod_grace_period,
+        };
+        Ok(Kubernetes::configure(&args.connection(), settings).await.map_err(ConfigError::from)?)
+    }
+
+    /// Builds the source, counting into `metrics` when they are served, its
+    /// flows named from `kubernetes` too when it is on; returns it with what
+    /// makes its config files be read again (SIGHUP).
+    pub fn build(
+        self,
+        node_name: &str,
+        metrics: Option<Metrics>,
+        kubernetes: Option<Kubernetes>,
+    ) -> Result<(Source, Vec<Requester>), Failure> {
         match self {
             SourceArgs::Capture(args) => {
-                let (capture, reloads) = capture::CaptureSource::start(args, node_name, metrics)?;
+                let (capture, reloads) = capture::CaptureSource::start(args, node_name, metrics, kubernetes)?;
                 Ok((Source::Capture(Box::new(capture)), reloads))
             }
             SourceArgs::Replay(args) => {

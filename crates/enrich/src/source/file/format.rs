@@ -253,7 +253,7 @@ fn parse_problems(text: &str) -> Result<EndpointMap, Vec<Problem>> {
                 None => {
                     owners.insert(address, index);
                     if let Some(endpoint) = &endpoint {
-                        endpoints.insert(address, Arc::clone(endpoint));
+                        endpoints.insert(address, Arc::clone(endpoint).into());
                     }
                 }
             }
@@ -467,7 +467,7 @@ mod tests {
 
     /// The table an endpoints file's `text` names.
     fn table(text: &str) -> Endpoints {
-        Endpoints::merge([&parse(text).unwrap()])
+        Endpoints::merge([&parse(text).unwrap().into()])
     }
 
     fn problems(text: &str) -> Vec<Problem> {
@@ -499,10 +499,10 @@ mod tests {
 ",
         );
         assert_eq!(endpoints.len(), 3);
-        assert_eq!(endpoints.lookup(ip("10.244.1.5")), &deathstar());
-        assert_eq!(endpoints.lookup(ip("fd00:10:244:1::5")), &deathstar());
+        assert_eq!(endpoints.lookup(ip("10.244.1.5")), deathstar());
+        assert_eq!(endpoints.lookup(ip("fd00:10:244:1::5")), deathstar());
         // Listed with nothing but its address: every field left at its default.
-        assert_eq!(endpoints.lookup(ip("10.244.1.60")), &Endpoint::default());
+        assert_eq!(endpoints.lookup(ip("10.244.1.60")), Endpoint::default());
     }
 
     #[test]
@@ -512,7 +512,7 @@ mod tests {
             "labels": ["k8s:org=empire", "k8s:app.kubernetes.io/name=deathstar"],
             "workloads": [{"name": "deathstar", "kind": "Deployment"}]}]}"#;
         let endpoints = table(json);
-        assert_eq!(endpoints.lookup(ip("fd00:10:244:1::5")), &deathstar());
+        assert_eq!(endpoints.lookup(ip("fd00:10:244:1::5")), deathstar());
         assert_eq!(table("[]"), Endpoints::default());
     }
 
@@ -690,8 +690,8 @@ mod tests {
     fn the_example_file_parses() {
         let endpoints = load(Path::new(EXAMPLE)).unwrap();
         assert!(endpoints.len() >= 3, "{endpoints:?}");
-        let pods: HashSet<&str> = endpoints.values().map(|e| e.namespace.as_str()).collect();
+        let pods: HashSet<&str> = endpoints.values().map(|e| e.shared().namespace.as_str()).collect();
         assert!(pods.len() >= 2, "two namespaces: {pods:?}");
-        assert!(endpoints.values().all(|e| !e.labels.is_empty() && !e.workloads.is_empty()));
+        assert!(endpoints.values().all(|e| !e.shared().labels.is_empty() && !e.shared().workloads.is_empty()));
     }
 }

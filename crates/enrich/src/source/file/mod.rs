@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use flowlog_config::Watcher;
 
 pub use self::format::{EndpointsError, Problem, load, parse};
-use crate::endpoints::EndpointMap;
+use crate::endpoints::{EndpointMap, Names};
 use crate::shared::Layer;
 use crate::source::EndpointSource;
 
@@ -56,8 +56,8 @@ impl EndpointsFile {
 }
 
 impl EndpointSource for EndpointsFile {
-    fn initial(&self) -> EndpointMap {
-        self.endpoints.clone()
+    fn initial(&self) -> Names {
+        self.endpoints.clone().into()
     }
 
     async fn run(mut self, layer: Layer) {
