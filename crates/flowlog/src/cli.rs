@@ -128,7 +128,8 @@ pub struct CaptureArgs {
     pub tc_mode: TcMode,
     /// A YAML or JSON list of the endpoints (pods) on this node, which names
     /// the source and destination of flows; watched and reloaded while
-    /// running. Without it, addresses are `reserved:host` (this node's own)
+    /// running; its entries win over Kubernetes' for the addresses they
+    /// name. Addresses nothing names are `reserved:host` (this node's own)
     /// or `reserved:world`.
     #[arg(long, value_name = "PATH")]
     pub endpoints_file: Option<PathBuf>,
