@@ -51,14 +51,8 @@ impl Namespaces {
         let name = |role: &str| format!("fl-{role}-{tag}-{pid}");
         let ns =
             Namespaces { node: Netns::new(name("node")), web: Netns::new(name("web")), db: Netns::new(name("db")) };
-        for (pod, subnet) in [(&ns.web, 1), (&ns.db, 2)] {
-            let host_side = if subnet == 1 { "lxc-web" } else { "lxc-db" };
-            ns.node.ip(&["link", "add", host_side, "type", "veth", "peer", "name", "eth0", "netns", &pod.name]);
-            ns.node.ip(&["addr", "add", &format!("10.{net}.{subnet}.1/24"), "dev", host_side]);
-            ns.node.ip(&["link", "set", host_side, "up"]);
-            pod.ip(&["addr", "add", &format!("10.{net}.{subnet}.2/24"), "dev", "eth0"]);
-            pod.ip(&["link", "set", "eth0", "up"]);
-            pod.ip(&["route", "add", "default", "via", &format!("10.{net}.{subnet}.1")]);
+        for (pod, subnet, host_side) in [(&ns.web, 1, "lxc-web"), (&ns.db, 2, "lxc-db")] {
+            ns.node.add_pod(pod, host_side, &format!("10.{net}.{subnet}.1"), &format!("10.{net}.{subnet}.2"));
         }
         // The node routes between its pods. /proc/sys/net is the opening thread's namespace's.
         ns.node.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap());

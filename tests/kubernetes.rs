@@ -45,13 +45,7 @@ impl Topology {
         let pid = std::process::id();
         let name = |role: &str| format!("fl-{role}-{tag}-{pid}");
         let topology = Topology { node: Netns::new(name("node")), web: Netns::new(name("web")), net };
-        let (node, web) = (&topology.node, &topology.web);
-        node.ip(&["link", "add", "lxc-web", "type", "veth", "peer", "name", "eth0", "netns", &web.name]);
-        node.ip(&["addr", "add", &format!("10.{net}.1.1/24"), "dev", "lxc-web"]);
-        node.ip(&["link", "set", "lxc-web", "up"]);
-        web.ip(&["addr", "add", &format!("10.{net}.1.2/24"), "dev", "eth0"]);
-        web.ip(&["link", "set", "eth0", "up"]);
-        web.ip(&["route", "add", "default", "via", &format!("10.{net}.1.1")]);
+        topology.node.add_pod(&topology.web, "lxc-web", &topology.address("1.1"), &topology.address("1.2"));
         topology
     }
 

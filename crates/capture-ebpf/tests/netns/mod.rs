@@ -54,6 +54,18 @@ impl Netns {
         run(&all)
     }
 
+    /// Joins `pod` to this namespace as a CNI joins a pod to its node: a
+    /// veth whose host side `host_side` has `gateway`/24, and whose pod side,
+    /// `eth0` in `pod`, has `address`/24 and its default route via `gateway`.
+    pub fn add_pod(&self, pod: &Netns, host_side: &str, gateway: &str, address: &str) {
+        self.ip(&["link", "add", host_side, "type", "veth", "peer", "name", "eth0", "netns", &pod.name]);
+        self.ip(&["addr", "add", &format!("{gateway}/24"), "dev", host_side]);
+        self.ip(&["link", "set", host_side, "up"]);
+        pod.ip(&["addr", "add", &format!("{address}/24"), "dev", "eth0"]);
+        pod.ip(&["link", "set", "eth0", "up"]);
+        pod.ip(&["route", "add", "default", "via", gateway]);
+    }
+
     /// `--net=<path>`, for running commands of one's own under nsenter.
     pub fn nsenter_arg(&self) -> String {
         format!("--net=/var/run/netns/{}", self.name)
