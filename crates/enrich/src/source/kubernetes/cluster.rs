@@ -24,7 +24,7 @@
 //! list is never held whole: 10,000 pods' records at once would be a few
 //! megabytes the allocator keeps.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -120,6 +120,10 @@ pub struct Cluster {
     /// The endpoints pods share, by what they share.
     shared: HashMap<Shared, Arc<Endpoint>>,
     departed: HashMap<IpAddr, Departed>,
+    /// When each departed address is due to be forgotten, soonest first (the
+    /// grace period is the same for all). An address taken, or departed
+    /// again, since leaves a stale entry, skipped when it comes due.
+    expiries: VecDeque<(Instant, IpAddr)>,
     namespaces: Kept<String, NamespaceRecord>,
     services: Kept<Key, (ServiceRecord, Arc<Service>)>,
     nodes: Kept<String, NodeRecord>,
@@ -134,6 +138,7 @@ impl Cluster {
             owners: HashMap::new(),
             shared: HashMap::new(),
             departed: HashMap::new(),
+            expiries: VecDeque::new(),
             namespaces: Kept::default(),
             services: Kept::default(),
             nodes: Kept::default(),
@@ -185,14 +190,23 @@ impl Cluster {
     /// Forgets the departed addresses whose grace period is over at `now`;
     /// true when there were any.
     pub fn expire(&mut self, now: Instant) -> bool {
-        let before = self.departed.len();
-        self.departed.retain(|_, departed| departed.until > now);
-        self.departed.len() != before
+        let mut forgotten = false;
+        while let Some(&(until, address)) = self.expiries.front().filter(|(until, _)| *until <= now) {
+            self.expiries.pop_front();
+            if self.departed.get(&address).is_some_and(|departed| departed.until == until) {
+                self.departed.remove(&address);
+                forgotten = true;
+            }
+        }
+        forgotten
     }
 
-    /// When the next departed address is forgotten.
+    /// When the next departed address is forgotten, or earlier: a stale
+    /// entry wakes the caller for nothing. Without a scan of every departed
+    /// address, which a namespace's deletion makes thousands of, at every
+    /// change the watches bring.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.departed.values().map(|departed| departed.until).min()
+        self.expiries.front().map(|(until, _)| *until)
     }
 
     /// How many objects of `kind` are held.
@@ -265,6 +279,7 @@ impl Cluster {
                 self.owners.remove(address);
                 let until = now + self.settings.departed_grace;
                 self.departed.insert(*address, Departed { until, endpoint: endpoint.clone() });
+                self.expiries.push_back((until, *address));
             }
         }
     }
