@@ -15,6 +15,9 @@
 //!   ClusterRole grants exactly what the agent watches;
 //! - the `endpoints-file` component's endpoints pass `flowlog check` and its
 //!   flags are flags `flowlog run` knows;
+//! - the `hubble` and `hubble-disable-tls` components fit together: the
+//!   agent's Hubble flags, the peer Service, Relay's `peer-service`, the
+//!   certificates' names and the cluster's name;
 //! - the recipes of `examples/jq.md` run on the sample export and print the
 //!   lines the document shows.
 
@@ -26,8 +29,8 @@ use std::process::Command;
 
 use flowlog_enrich::source::kubernetes::Kind;
 use k8s_openapi::Resource;
-use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, ServiceAccount};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -132,6 +135,8 @@ fn api_types() -> Vec<(&'static str, &'static str, Check)> {
         of::<ClusterRoleBinding>(),
         of::<ConfigMap>(),
         of::<DaemonSet>(),
+        of::<Deployment>(),
+        of::<Service>(),
     ]
 }
 
@@ -791,6 +796,92 @@ fn the_endpoints_file_component_names_flows_without_the_api() {
     let kustomization: Value = serde_yaml_ng::from_str(&text).unwrap();
     if kustomization["kind"] != "Component" {
         problems.push("endpoints-file/kustomization.yaml is not a Component".to_owned());
+    }
+    assert_no_problems(problems);
+}
+
+/// The Kubernetes documents of a Hubble component: every one but
+/// cert-manager's (which k8s-openapi has no types for), with `dir`'s
+/// patches.
+fn hubble_documents(dir: &str) -> Vec<Document> {
+    let files: Vec<String> = std::fs::read_dir(example(&format!("kubernetes/{dir}")))
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".yaml") && name != "kustomization.yaml")
+        .collect();
+    let documents = documents_of(&format!("kubernetes/{dir}"), &files);
+    documents
+        .into_iter()
+        .filter(|d| !d.value["apiVersion"].as_str().unwrap_or_default().starts_with("cert-manager.io/"))
+        .collect()
+}
+
+#[test]
+fn the_hubble_components_connect_relay_to_every_agent() {
+    let mut problems = Vec::new();
+    let cluster = Agent::load().config()["cluster-name"].as_str().unwrap_or("default").to_owned();
+    let hubble = hubble_documents("hubble");
+    let without_tls = hubble_documents("hubble-disable-tls");
+    for document in hubble.iter().chain(&without_tls).filter(|d| d.kind() != DaemonSet::KIND) {
+        // Patches of the DaemonSet are partial; every other document is whole.
+        if !document.origin.contains("patch") {
+            problems.extend(api_problems(&document.value).into_iter().map(|p| format!("{}: {p}", document.origin)));
+        }
+    }
+    for (dir, documents, tls) in [("hubble", &hubble, true), ("hubble-disable-tls", &without_tls, false)] {
+        let patch =
+            documents.iter().find(|d| d.kind() == DaemonSet::KIND).expect("the component patches the DaemonSet");
+        let args: Vec<String> =
+            serde_json::from_value(patch.value["spec"]["template"]["spec"]["containers"][0]["args"].clone()).unwrap();
+        assert_run_knows(&run_flags(&format!("{dir}/daemonset-patch.yaml args"), &args), is_flag);
+        let port = flag_value(&args, "hubble-listen-address").and_then(|a| a.rsplit_once(':')?.1.parse::<i32>().ok());
+        if port != Some(4244) || (flag_value(&args, "hubble-disable-tls") == Some("true")) == tls {
+            problems.push(format!(
+                "{dir}: the agent does not serve :4244 {}: {args:?}",
+                if tls { "with TLS" } else { "in plaintext" }
+            ));
+        }
+        if tls && flag_value(&args, "hubble-tls-client-ca-files").is_none() {
+            problems.push(format!("{dir}: the agent does not require Relay's client certificate"));
+        }
+        let relay = documents
+            .iter()
+            .find(|d| d.kind() == ConfigMap::KIND && d.value["metadata"]["name"] == "hubble-relay-config");
+        let relay = relay.map(|d| d.typed::<ConfigMap>()).and_then(|map| map.data?.get("config.yaml").cloned());
+        let relay: Value = relay.map(|text| serde_yaml_ng::from_str(&text).unwrap()).unwrap_or_default();
+        let peer_port = if tls { 443 } else { 80 };
+        if relay["peer-service"].as_str() != Some(&format!("hubble-peer.flowlog.svc.cluster.local:{peer_port}")) {
+            problems.push(format!(
+                "{dir}: Relay's peer-service {} is not the hubble-peer Service's port {peer_port}",
+                relay["peer-service"]
+            ));
+        }
+        if relay["cluster-name"].as_str() != Some(&cluster)
+            || relay["disable-client-tls"].as_bool().unwrap_or(false) == tls
+        {
+            problems.push(format!("{dir}: Relay's cluster-name or client TLS does not match the agents': {relay}"));
+        }
+    }
+    let peer: Service = hubble
+        .iter()
+        .find(|d| d.kind() == Service::KIND && d.value["metadata"]["name"] == "hubble-peer")
+        .unwrap()
+        .typed();
+    let spec = peer.spec.unwrap_or_default();
+    let ports: Vec<_> = spec.ports.iter().flatten().map(|p| (p.port, p.target_port.clone())).collect();
+    if spec.internal_traffic_policy.as_deref() != Some("Local") || ports != [(443, Some(IntOrString::Int(4244)))] {
+        problems.push(format!("the hubble-peer Service does not send to the agent on Relay's node: {ports:?}"));
+    }
+    let certificates = read(&example("kubernetes/hubble/certificates.yaml"));
+    if !certificates.contains(&format!("\"*.{cluster}.hubble-grpc.cilium.io\"")) {
+        problems
+            .push(format!("the agents' certificate is not for *.{cluster}.hubble-grpc.cilium.io, which Relay checks"));
+    }
+    for dir in ["hubble", "hubble-disable-tls"] {
+        let text = read(&example(&format!("kubernetes/{dir}/kustomization.yaml")));
+        if serde_yaml_ng::from_str::<Value>(&text).unwrap()["kind"] != "Component" {
+            problems.push(format!("{dir}/kustomization.yaml is not a Component"));
+        }
     }
     assert_no_problems(problems);
 }

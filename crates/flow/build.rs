@@ -8,7 +8,7 @@ mod json_codegen;
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["flow/flow.proto", "relay/relay.proto", "observer/observer.proto"];
+const PROTOS: &[&str] = &["flow/flow.proto", "relay/relay.proto", "observer/observer.proto", "peer/peer.proto"];
 
 fn main() {
     println!("cargo:rerun-if-changed=proto");

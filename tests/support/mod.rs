@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 pub mod api_server;
+pub mod hubble;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -267,6 +268,12 @@ impl Running {
             .unwrap()
             .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
             .any(|target| target == wanted)
+    }
+
+    /// Ends the input (flowlog exports the rest; with the Hubble API on, it
+    /// then serves until a signal).
+    pub fn close_input(&mut self) {
+        drop(self.fifo.take());
     }
 
     /// Ends the input and waits for flowlog to export everything and exit.

@@ -60,7 +60,7 @@ impl SharedMask {
 /// One event on its way through the pipeline, with its lines as encoded so far.
 #[derive(Debug)]
 pub struct Event<'a> {
-    event: &'a ExportEvent,
+    event: &'a Arc<ExportEvent>,
     lines: &'a mut Lines,
 }
 
@@ -75,7 +75,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     /// `event`, with no line encoded yet.
-    pub(crate) fn start<'a>(&'a mut self, event: &'a ExportEvent) -> Event<'a> {
+    pub(crate) fn start<'a>(&'a mut self, event: &'a Arc<ExportEvent>) -> Event<'a> {
         self.scratch.clear();
         self.encoded.clear();
         Event { event, lines: self }
@@ -86,6 +86,12 @@ impl Event<'_> {
     /// The event.
     pub fn get(&self) -> &ExportEvent {
         self.event
+    }
+
+    /// The event itself, for a consumer that keeps it (the Hubble server's
+    /// ring buffer): a reference count, never a copy.
+    pub fn shared(&self) -> Arc<ExportEvent> {
+        Arc::clone(self.event)
     }
 
     /// The event's export line shaped by `mask`, ending in `\n`: encoded on
@@ -130,7 +136,7 @@ mod tests {
         assert_ne!(verdict.key(), whole.key());
 
         let flow = Flow { verdict: Verdict::Dropped as i32, uuid: "u".into(), ..Default::default() };
-        let event = ExportEvent { response_types: Some(ResponseTypes::Flow(flow)), ..Default::default() };
+        let event = Arc::new(ExportEvent { response_types: Some(ResponseTypes::Flow(flow)), ..Default::default() });
         let mut lines = Lines::default();
         let mut offered = lines.start(&event);
         assert_eq!(offered.line(&verdict).unwrap(), b"{\"flow\":{\"verdict\":\"DROPPED\"}}\n");

@@ -8,6 +8,7 @@
 //! send to from threads or from async tasks.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flowlog_flow::ExportEvent;
@@ -25,8 +26,9 @@ const EVENTS_PER_TICK: usize = 1024;
 /// What the pipeline's input channel carries.
 #[derive(Debug)]
 pub enum Input {
-    /// An event to export.
-    Event(Box<ExportEvent>),
+    /// An event to export. Shared, so that a consumer can keep it without
+    /// copying it.
+    Event(Arc<ExportEvent>),
     /// Events lost before the pipeline (e.g. in the kernel), reported by every sink.
     Lost {
         /// Why they were lost.
@@ -64,7 +66,7 @@ impl Pipeline {
     }
 
     /// Offers `event` to every consumer.
-    pub fn export(&mut self, event: &ExportEvent) {
+    pub fn export(&mut self, event: &Arc<ExportEvent>) {
         let mut event = self.lines.start(event);
         for consumer in &mut self.consumers {
             consumer.consume(&mut event);

@@ -10,6 +10,7 @@
 
 mod filters;
 mod mask;
+mod mask_copy;
 
 pub use filters::{FilterError, Filters, filter_from_json, parse_filters};
 pub use mask::{FieldMask, MaskError, split_paths};

@@ -17,13 +17,20 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorSet};
 
-/// Returns the Rust source of the encoder for every message in `set`.
+/// The messages of the API packages that appear in JSON lines: every export
+/// line is an `ExportEvent`, and `hubble observe -o jsonpb` prints
+/// `GetFlowsResponse`s. The API's requests and answers never do.
+const API_LINE_MESSAGES: &[&str] = &["ExportEvent", "GetFlowsResponse"];
+
+/// Returns the Rust source of the encoder for every message that an export
+/// line can hold: those of `flow` and `relay`, and [`API_LINE_MESSAGES`].
 pub fn generate(set: &FileDescriptorSet) -> String {
     let mut messages = Vec::new();
     // Well-known types are rendered by hand-written code (`crate::json::write`).
     for file in set.file.iter().filter(|f| !f.package().starts_with("google.")) {
         let package = file.package();
-        for message in &file.message_type {
+        let whole = matches!(package, "flow" | "relay");
+        for message in file.message_type.iter().filter(|m| whole || API_LINE_MESSAGES.contains(&m.name())) {
             collect(package, &format!(".{package}"), "", message, &mut messages);
         }
     }

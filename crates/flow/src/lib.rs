@@ -28,9 +28,14 @@ pub mod proto {
     pub mod relay {
         include!(concat!(env!("OUT_DIR"), "/relay.rs"));
     }
-    /// Package `observer`: the top-level export event.
+    /// Package `observer`: the Observer API's messages, and the top-level
+    /// export event.
     pub mod observer {
         include!(concat!(env!("OUT_DIR"), "/observer.rs"));
+    }
+    /// Package `peer`: the Peer API's messages.
+    pub mod peer {
+        include!(concat!(env!("OUT_DIR"), "/peer.rs"));
     }
 }
 

@@ -10,6 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
@@ -48,6 +49,10 @@ pub struct BenchArgs {
     /// flows keep the names they were generated with.
     #[arg(long, value_name = "PODS")]
     pub kubernetes_pods: Option<usize>,
+    /// Also write every flow into a Hubble ring buffer of this many events
+    /// (what `--enable-hubble` adds to the pipeline), with no reader.
+    #[arg(long, value_name = "EVENTS")]
+    pub hubble_ring: Option<flowlog_serve::Capacity>,
     /// Run one scenario in this process and print its result as one line (used by the parent).
     #[arg(long, hide = true)]
     pub child: bool,
@@ -129,6 +134,7 @@ fn run_child(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), Fai
         ])
         .args(["--sinks", &args.sinks.to_string()])
         .args(args.kubernetes_pods.map(|pods| format!("--kubernetes-pods={pods}")))
+        .args(args.hubble_ring.map(|events| format!("--hubble-ring={}", events.get())))
         .arg("--dir")
         .arg(dir.join(name))
         .output()
@@ -143,7 +149,7 @@ fn run_child(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), Fai
 
 fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), Failure> {
     let mut generator = FlowGenerator::new(42, "kind-kind/kind-worker");
-    let pool: Vec<_> = (0..args.pool.max(1)).map(|_| generator.next_event()).collect();
+    let pool: Vec<_> = (0..args.pool.max(1)).map(|_| Arc::new(generator.next_event())).collect();
 
     let context = ExportContext::new("kind-worker", WhenFull::Wait);
     let configs: Vec<ExporterConfig> = match scenario {
@@ -156,8 +162,11 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
         let spec = config.validate().expect("benchmark exporters are valid");
         let exporter = Exporter::start(spec, Origin::Dynamic, &context)
             .map_err(|error| RuntimeError::Start { what: "an exporter", error })?;
-        counters.push(std::sync::Arc::clone(exporter.counters()));
+        counters.push(Arc::clone(exporter.counters()));
         exporters.push(Box::new(exporter));
+    }
+    if let Some(capacity) = args.hubble_ring {
+        exporters.push(Box::new(flowlog_serve::Observer::new(capacity, "kind-worker").1));
     }
     let mut pipeline = Pipeline::new(exporters);
     let table = args.kubernetes_pods.map(|pods| kubernetes_table(pods, &pool));
@@ -191,7 +200,8 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
             Scenario::Filtered => "(b) allowlist + denylist".to_owned(),
             Scenario::Masked => "(c) field mask".to_owned(),
             Scenario::Mixed | Scenario::Reload => format!("mixed, {} sinks", args.sinks.max(1)),
-        } + &args.kubernetes_pods.map(|pods| format!(", named from {pods} pods")).unwrap_or_default(),
+        } + &args.kubernetes_pods.map(|pods| format!(", named from {pods} pods")).unwrap_or_default()
+            + &args.hubble_ring.map(|events| format!(", + Hubble ring of {}", events.get())).unwrap_or_default(),
         args.flows,
         lines,
         seconds,
@@ -205,7 +215,7 @@ fn run_scenario(scenario: Scenario, args: &BenchArgs, dir: &Path) -> Result<(), 
 
 /// A Kubernetes endpoint table of `pods` pods, the first ones at the
 /// addresses of `pool`'s flows, made by the Kubernetes source's own code.
-fn kubernetes_table(pods: usize, pool: &[ExportEvent]) -> SharedEndpoints {
+fn kubernetes_table(pods: usize, pool: &[Arc<ExportEvent>]) -> SharedEndpoints {
     let settings = Settings {
         cluster_name: "kind-kind".into(),
         node_name: "kind-worker".into(),
@@ -213,7 +223,8 @@ fn kubernetes_table(pods: usize, pool: &[ExportEvent]) -> SharedEndpoints {
     };
     let mut cluster = Cluster::new(settings);
     let now = std::time::Instant::now();
-    let in_pool = pool.iter().filter_map(addresses).flat_map(|(source, destination)| [source, destination]);
+    let in_pool =
+        pool.iter().filter_map(|event| addresses(event)).flat_map(|(source, destination)| [source, destination]);
     let mut seen = std::collections::HashSet::new();
     let others = (0u32..).map(|i| IpAddr::V4(Ipv4Addr::from(0x0a80_0000 + i)));
     let addresses = in_pool.chain(others).filter(|address| seen.insert(*address)).take(pods);
@@ -251,14 +262,14 @@ fn addresses(event: &ExportEvent) -> Option<(IpAddr, IpAddr)> {
 }
 
 /// `event` with its endpoints named from `table`, as the capture names them.
-fn named(event: &ExportEvent, table: &SharedEndpoints) -> ExportEvent {
+fn named(event: &ExportEvent, table: &SharedEndpoints) -> Arc<ExportEvent> {
     let mut event = event.clone();
     if let Some((source, destination)) = addresses(&event)
         && let Some(ResponseTypes::Flow(flow)) = &mut event.response_types
     {
         table.enrich_addrs(flow, source, destination);
     }
-    event
+    Arc::new(event)
 }
 
 /// Sink `i` of the mixed scenario: what operators add as dynamic flow logs.

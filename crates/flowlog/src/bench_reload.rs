@@ -51,7 +51,7 @@ pub fn run(dir: &Path) -> Result<(), Failure> {
             let mut events = pool.iter().cycle();
             'feeding: while running.load(Ordering::Relaxed) {
                 for event in events.by_ref().take(FLOWS_PER_TICK) {
-                    if sender.send(Input::Event(Box::new(event.clone()))).is_err() {
+                    if sender.send(Input::Event(Arc::new(event.clone()))).is_err() {
                         break 'feeding;
                     }
                 }

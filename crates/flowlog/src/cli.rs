@@ -13,6 +13,7 @@ use flowlog_capture_ebpf::{Aggregation, DEFAULT_RING_BUFFER_BYTES, TcMode};
 use flowlog_enrich::source::kubernetes::Connection;
 use flowlog_export::exporter::config::{ExportOption, OPTIONS};
 use flowlog_export::option::{Flag, FlagKind};
+use flowlog_serve::Capacity;
 
 /// Hubble-compatible network flow logs, without Cilium.
 #[derive(Debug, Parser)]
@@ -153,10 +154,6 @@ pub struct KubernetesArgs {
     /// kubeconfig's or the pod's.
     #[arg(long, value_name = "URL")]
     pub k8s_api_server: Option<String>,
-    /// The cluster's name: each pod's `cluster_name` and its
-    /// `k8s:io.cilium.k8s.policy.cluster` label.
-    #[arg(long, default_value = "default", value_name = "NAME")]
-    pub cluster_name: String,
     /// How long the addresses of a deleted (or finished) pod still name it,
     /// for flows in flight. An address another pod takes names that pod at
     /// once.
@@ -224,16 +221,76 @@ pub struct CommonArgs {
     /// at this address: `host:port`, `[ipv6]:port`, or `:port` for every
     /// IPv4 address (Cilium's `hubble-metrics-server`, usually `:9965`). Port
     /// 0 picks a free port, which is logged. Unset or empty: no endpoint.
-    #[arg(long, alias = "hubble-metrics-server", value_parser = parse_metrics_address, value_name = "ADDRESS")]
-    pub metrics_address: Option<MetricsAddress>,
+    #[arg(long, alias = "hubble-metrics-server", value_parser = parse_listen_address, value_name = "ADDRESS")]
+    pub metrics_address: Option<ListenAddress>,
     /// On SIGTERM or SIGINT, how long to keep writing what is pending before
     /// exiting anyway, naming each exporter and the lines it could not
     /// write. A second signal exits at once. Kubernetes waits 30 s by
     /// default before it kills a pod.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub shutdown_grace_period: Duration,
+    /// The cluster's name: each pod's `cluster_name` and its
+    /// `k8s:io.cilium.k8s.policy.cluster` label, and the Hubble peers'
+    /// names (`<cluster>/<node>` unless `default`).
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub cluster_name: String,
+    #[command(flatten)]
+    pub hubble: HubbleArgs,
     #[command(flatten)]
     pub export: StaticExportArgs,
+}
+
+/// The Hubble API (Cilium's option names): `hubble observe`, `hubble
+/// status`, Hubble Relay and Hubble UI.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Hubble API")]
+pub struct HubbleArgs {
+    /// Serve the Hubble API (the observer and peer gRPC services). On when
+    /// --hubble-socket-path or --hubble-listen-address is given; `false`
+    /// turns it off.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub enable_hubble: Option<bool>,
+    /// The unix socket to serve on, in plaintext (Hubble Relay's default
+    /// target); only its owner and group may connect. Empty: no socket.
+    /// [default: /var/run/cilium/hubble.sock]
+    #[arg(long, value_parser = path_or_empty, value_name = "PATH")]
+    pub hubble_socket_path: Option<PathBuf>,
+    /// A TCP address to serve on as well (Cilium's `:4244`), for Hubble
+    /// Relay on other nodes: with TLS (--hubble-tls-cert-file and
+    /// --hubble-tls-key-file) or, explicitly, --hubble-disable-tls.
+    /// Unset or empty: no TCP listener.
+    #[arg(long, value_parser = parse_listen_address, value_name = "ADDRESS")]
+    pub hubble_listen_address: Option<ListenAddress>,
+    /// How many recent events the server keeps for `hubble observe`: one
+    /// less than a power of two, up to 65535.
+    #[arg(long, default_value = "4095", value_name = "EVENTS")]
+    pub hubble_event_buffer_capacity: Capacity,
+    /// The TCP listener's certificate (PEM), re-read when it changes.
+    #[arg(long, value_name = "PATH")]
+    pub hubble_tls_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM), re-read when it changes.
+    #[arg(long, value_name = "PATH")]
+    pub hubble_tls_key_file: Option<PathBuf>,
+    /// CAs that clients' certificates must chain to (PEM), making the TCP
+    /// listener mutual TLS. Comma-separated or repeated.
+    #[arg(long, value_delimiter = ',', value_name = "PATHS")]
+    pub hubble_tls_client_ca_files: Vec<PathBuf>,
+    /// Serve the TCP listener in plaintext, without TLS.
+    #[arg(
+        long,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = false,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub hubble_disable_tls: bool,
+    /// The other Hubble servers, for Hubble Relay, when Kubernetes does not
+    /// list the nodes: `NAME=ADDRESS` (`worker-2=10.0.0.12`; without a
+    /// port, Relay uses 4244), comma-separated or repeated. This node is
+    /// always a peer.
+    #[arg(long, value_delimiter = ',', value_parser = parse_peer, value_name = "NAME=ADDRESS")]
+    pub hubble_peers: Vec<(String, String)>,
 }
 
 impl CommonArgs {
@@ -249,13 +306,32 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".to_owned())
 }
 
-/// Where `--metrics-address` serves; `None` when it was given empty, which
-/// is how Cilium's ConfigMap turns the endpoint off.
+/// Where `--metrics-address` or `--hubble-listen-address` listens; `None`
+/// when it was given empty, which is how Cilium's ConfigMap turns a
+/// listener off.
 #[derive(Debug, Clone, Copy)]
-pub struct MetricsAddress(pub Option<SocketAddr>);
+pub struct ListenAddress(pub Option<SocketAddr>);
 
-fn parse_metrics_address(text: &str) -> Result<MetricsAddress, flowlog_metrics::AddressError> {
-    flowlog_metrics::parse_listen_address(text).map(MetricsAddress)
+fn parse_listen_address(text: &str) -> Result<ListenAddress, flowlog_metrics::AddressError> {
+    flowlog_metrics::parse_listen_address(text).map(ListenAddress)
+}
+
+/// A path, or nothing (which clap's own path parser refuses): how Cilium's
+/// ConfigMap turns a listener off.
+fn path_or_empty(text: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(text))
+}
+
+/// `NAME=ADDRESS`.
+fn parse_peer(text: &str) -> Result<(String, String), String> {
+    match text.trim().split_once('=') {
+        Some((name, address)) if !name.trim().is_empty() && !address.trim().is_empty() => {
+            Ok((name.trim().to_owned(), address.trim().to_owned()))
+        }
+        _ => {
+            Err(format!("{text:?} is not a peer: use NAME=ADDRESS, e.g. worker-2=10.0.0.12 or worker-2=10.0.0.12:4244"))
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ use flowlog_enrich::EndpointsError;
 use flowlog_enrich::source::kubernetes::ConnectError;
 use flowlog_export::option::OptionError;
 use flowlog_metrics::MetricsError;
+use flowlog_serve::ServeError;
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -36,7 +37,10 @@ pub enum ConfigError {
         error: OptionError,
     },
     /// Neither exporter is configured.
-    #[error("nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, or both")]
+    #[error(
+        "nothing to export to: set --export-file-path (a file, or stdout), --flowlogs-config-path, \
+         or --enable-hubble to serve the Hubble API"
+    )]
     NothingToExport,
     /// `run` without an interface pattern.
     #[error("nothing to capture on: set --interface (e.g. 'eth*' or 'lxc*:endpoint'), here or in the --config file")]
@@ -53,6 +57,36 @@ pub enum ConfigError {
     /// The Kubernetes options or kubeconfig cannot be used.
     #[error(transparent)]
     Kubernetes(#[from] ConnectError),
+    /// A TCP listener for the Hubble API with neither TLS nor an explicit
+    /// plaintext.
+    #[error(
+        "--hubble-listen-address {address} needs TLS: give --hubble-tls-cert-file and --hubble-tls-key-file, \
+         or --hubble-disable-tls to serve the Hubble API in plaintext"
+    )]
+    HubbleTlsNeeded {
+        /// The address, as given.
+        address: std::net::SocketAddr,
+    },
+    /// One of the certificate and key without the other.
+    #[error("--{given} needs --{missing}")]
+    HubbleTlsHalf {
+        /// The flag given.
+        given: &'static str,
+        /// The flag missing.
+        missing: &'static str,
+    },
+    /// TLS options that nothing would use.
+    #[error("--{flag} applies to the TCP listener: set --hubble-listen-address too")]
+    HubbleTlsWithoutListener {
+        /// The flag.
+        flag: &'static str,
+    },
+    /// The Hubble API on, with nowhere to serve it.
+    #[error("--enable-hubble: nothing to serve on: --hubble-socket-path is empty and --hubble-listen-address unset")]
+    HubbleNowhere,
+    /// The Hubble server cannot listen or read its certificates.
+    #[error(transparent)]
+    Hubble(#[from] ServeError),
 }
 
 /// Something that failed while running.

@@ -31,10 +31,11 @@ pub struct Exporters {
 
 /// Builds the exporters `common` asks for, reporting losses as
 /// `node_name`; `when_full` says what a sink that cannot keep up does.
+/// None at all is an error unless the Hubble API is `serving`.
 /// The dynamic flow log file is read here, and watched from now on.
-pub fn build(common: &CommonArgs, node_name: &str, when_full: WhenFull) -> Result<Exporters, Failure> {
+pub fn build(common: &CommonArgs, node_name: &str, when_full: WhenFull, serving: bool) -> Result<Exporters, Failure> {
     let static_spec = static_spec(&common.export).map_err(Failure::Config)?;
-    if static_spec.is_none() && common.flowlogs_config_path.is_none() {
+    if static_spec.is_none() && common.flowlogs_config_path.is_none() && !serving {
         return Err(ConfigError::NothingToExport.into());
     }
     let context = ExportContext::new(node_name, when_full);

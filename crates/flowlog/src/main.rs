@@ -14,6 +14,7 @@ mod config_file;
 mod error;
 mod exporters;
 mod generate;
+mod hubble;
 mod logging;
 mod metrics;
 mod shutdown;
@@ -32,6 +33,9 @@ use crate::cli::{Cli, Command, CommonArgs};
 use crate::error::{Failure, RuntimeError};
 use crate::shutdown::Shutdown;
 use crate::source::SourceArgs;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = match parse_command_line(std::env::args_os().collect()) {
@@ -81,13 +85,16 @@ async fn lifecycle(common: &CommonArgs, wanted: SourceArgs<'_>) -> Result<(), Fa
 
     // Build everything before starting anything; a bad option or a busy
     // port fails here, before the source touches its input or the kernel.
-    let exporters = exporters::build(common, &node_name, wanted.when_full())?;
-    let kubernetes = wanted.kubernetes(&node_name).await?;
+    let hubble = hubble::build(common, &node_name)?;
+    let exporters = exporters::build(common, &node_name, wanted.when_full(), hubble.is_some())?;
+    let kubernetes = wanted.kubernetes(&node_name, &common.cluster_name).await?;
     let endpoint = metrics::serve(common, &exporters, kubernetes.as_ref().map(Kubernetes::status))?;
     let metrics = endpoint.as_ref().map(|endpoint| endpoint.metrics.clone());
+    let nodes = kubernetes.as_ref().map(Kubernetes::nodes);
     let (source, mut reloads) = wanted.build(&node_name, metrics, kubernetes)?;
 
-    // Start: the pipeline on its thread, the config watchers, the source.
+    // Start: the pipeline on its thread, the Hubble server on its own, the
+    // config watchers, the source.
     let (input, received) = input_channel(wanted.queue());
     if let Some((reloader, watcher)) = exporters.reloader {
         reloads.push(watcher.requester());
@@ -95,7 +102,13 @@ async fn lifecycle(common: &CommonArgs, wanted: SourceArgs<'_>) -> Result<(), Fa
     }
     hangups.forward(reloads);
     let sinks = exporters.context.sinks.clone();
-    let pipeline = start_pipeline(Pipeline::new(exporters.consumers), received)?;
+    let mut consumers = exporters.consumers;
+    let hubble = hubble.map(|(recorder, server)| {
+        consumers.push(Box::new(recorder));
+        server
+    });
+    let pipeline = start_pipeline(Pipeline::new(consumers), received)?;
+    let hubble = hubble.map(|server| server.start(nodes)).transpose()?;
     let (stop_source, stopping) = watch::channel(false);
     tracing::info!("{}; SIGINT or SIGTERM stops", source.activity());
 
@@ -113,9 +126,14 @@ async fn lifecycle(common: &CommonArgs, wanted: SourceArgs<'_>) -> Result<(), Fa
             .is_some(),
         None => false,
     };
+    // A replay's events stay browsable with `hubble observe` until a signal.
+    if hubble.is_some() && drained && matches!(ended, Some(Ok(()))) && wanted.ends() {
+        tracing::info!("replayed: serving the Hubble API until SIGINT or SIGTERM");
+        shutdown.until_signal().await;
+    }
     // The metrics endpoint answers until the process exits.
     shutdown::report_unwritten(&sinks, drained)?;
-    drop(endpoint);
+    drop((hubble, endpoint));
     ended.unwrap_or(Ok(()))
 }
 

@@ -62,6 +62,19 @@ impl Shutdown {
     }
 }
 
+impl Shutdown {
+    /// Returns at the first signal (at once if it has come), which tells
+    /// the source to stop and starts the grace period.
+    pub async fn until_signal(&mut self) {
+        if self.deadline.is_none() {
+            let signal = self.stops.next().await;
+            tracing::info!(signal, "stopping");
+            self.deadline = Some(Instant::now() + self.grace);
+            let _ = self.stop_source.send(true);
+        }
+    }
+}
+
 /// Logs each exporter that has lines it did not write, and how many; an
 /// error when there are any or the pipeline did not finish (`drained`).
 pub fn report_unwritten(sinks: &SinkRegistry, drained: bool) -> Result<(), RuntimeError> {

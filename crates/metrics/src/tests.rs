@@ -184,7 +184,7 @@ fn exporters_report_what_they_wrote_and_reloads_what_they_did() {
     );
     let forwarded = flow(4, 0, Verdict::Forwarded, IpVersion::IPv4, tcp(TcpFlags::default()));
     for _ in 0..3 {
-        pipeline.export(&event(forwarded.clone()));
+        pipeline.export(&Arc::new(event(forwarded.clone())));
     }
     stop(pipeline);
     let size = std::fs::metadata(dir.path().join("all.log")).unwrap().len();
@@ -219,7 +219,7 @@ fn health_names_a_sink_that_cannot_write() {
         "flowLogs:\n  - {name: ok, filePath: DIR/ok.log}\n  - {name: bad, filePath: DIR/file/bad.log}\n",
     );
     assert!(metrics.health().problems().is_empty());
-    pipeline.export(&event(flow(4, 0, Verdict::Forwarded, IpVersion::IPv4, tcp(TcpFlags::default()))));
+    pipeline.export(&Arc::new(event(flow(4, 0, Verdict::Forwarded, IpVersion::IPv4, tcp(TcpFlags::default())))));
     pipeline.flush();
     let failed = (0..500).find_map(|_| {
         std::thread::sleep(std::time::Duration::from_millis(10));

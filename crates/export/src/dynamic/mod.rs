@@ -135,7 +135,8 @@ pub(crate) mod harness {
         }
 
         pub(crate) fn export(&mut self, event: &ExportEvent) {
-            self.logs.consume(&mut self.lines.start(event));
+            let event = Arc::new(event.clone());
+            self.logs.consume(&mut self.lines.start(&event));
         }
 
         pub(crate) fn record_loss(&mut self, cause: LossCause, count: u64) {

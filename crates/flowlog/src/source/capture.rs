@@ -10,6 +10,8 @@
 //! detaches the programs first, then hands out the records the kernel still
 //! holds.
 
+use std::sync::Arc;
+
 use flowlog_capture_ebpf::CaptureOptions;
 use flowlog_capture_ebpf::interfaces::InterfaceEvent;
 use flowlog_capture_ebpf::session::{Captured, CapturedFlow, Session, SessionOptions, StopHandle};
@@ -89,7 +91,7 @@ impl CaptureSource {
                 if let Some(flows) = flows {
                     flows.observe_flow(&flow);
                 }
-                send(&input, Input::Event(Box::new(export_event(*flow)))).await
+                send(&input, Input::Event(Arc::new(export_event(*flow)))).await
             }
             Captured::Lost(count) => {
                 if let Some(flows) = flows {

@@ -87,6 +87,12 @@ impl SourceArgs<'_> {
         }
     }
 
+    /// Whether the input ends by itself: a replay of a file that is not
+    /// followed.
+    pub fn ends(self) -> bool {
+        matches!(self, SourceArgs::Replay(args) if !args.follow)
+    }
+
     /// How many inputs may wait for the pipeline.
     pub fn queue(self) -> usize {
         match self {
@@ -95,14 +101,15 @@ impl SourceArgs<'_> {
         }
     }
 
-    /// The Kubernetes API a capture names flows from, configured (its
+    /// The Kubernetes API a capture names flows from (`cluster_name` being
+    /// its cluster's name), configured (its
     /// kubeconfig read) but not yet reached; `None` when it is off, and for
     /// a replay, whose lines carry their names.
-    pub async fn kubernetes(self, node_name: &str) -> Result<Option<Kubernetes>, Failure> {
+    pub async fn kubernetes(self, node_name: &str, cluster_name: &str) -> Result<Option<Kubernetes>, Failure> {
         let SourceArgs::Capture(args) = self else { return Ok(None) };
         let args = &args.kubernetes;
         let settings = Settings {
-            cluster_name: args.cluster_name.clone(),
+            cluster_name: cluster_name.to_owned(),
             node_name: node_name.to_owned(),
             departed_grace: args.k8s_deleted_pod_grace_period,
         };

@@ -107,7 +107,7 @@ impl Reader {
             if let Some(flows) = &self.source.flows {
                 flows.observe(&decoded.event);
             }
-            if self.input.send(Input::Event(Box::new(decoded.event))).is_err() {
+            if self.input.send(Input::Event(Arc::new(decoded.event))).is_err() {
                 break;
             }
             events += 1;

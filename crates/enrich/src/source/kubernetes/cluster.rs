@@ -219,6 +219,13 @@ impl Cluster {
         }
     }
 
+    /// The nodes, sorted by name (the Hubble server's peers).
+    pub fn nodes(&self) -> Vec<NodeRecord> {
+        let mut nodes: Vec<NodeRecord> = self.nodes.map.values().cloned().collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        nodes
+    }
+
     /// Every address and service frontend known, as the source's layer:
     /// pods (current, then departed), then nodes. Forgets the shared
     /// endpoints no pod uses any more.

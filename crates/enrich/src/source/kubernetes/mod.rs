@@ -33,10 +33,11 @@ pub mod workload;
 use std::sync::Arc;
 
 use kube::Client;
+use tokio::sync::watch as channel;
 
 pub use self::cluster::Settings;
 pub use self::connect::{ConnectError, Connection};
-pub use self::records::Kind;
+pub use self::records::{Kind, NodeRecord};
 pub use self::status::KubernetesStatus;
 use crate::endpoints::Names;
 use crate::shared::Layer;
@@ -48,6 +49,7 @@ pub struct Kubernetes {
     config: kube::Config,
     settings: Settings,
     status: Arc<KubernetesStatus>,
+    nodes: channel::Sender<Vec<NodeRecord>>,
 }
 
 impl Kubernetes {
@@ -55,12 +57,19 @@ impl Kubernetes {
     /// Reads the kubeconfig, if any; does not reach the API server.
     pub async fn configure(connection: &Connection, settings: Settings) -> Result<Option<Self>, ConnectError> {
         let config = connection.config().await?;
-        Ok(config.map(|config| Kubernetes { config, settings, status: Arc::default() }))
+        let nodes = channel::Sender::new(Vec::new());
+        Ok(config.map(|config| Kubernetes { config, settings, status: Arc::default(), nodes }))
     }
 
     /// How the watches are doing, for the metrics.
     pub fn status(&self) -> Arc<KubernetesStatus> {
         Arc::clone(&self.status)
+    }
+
+    /// The cluster's nodes, sorted by name, as they are listed and change
+    /// (the Hubble server's peers); empty until they are first listed.
+    pub fn nodes(&self) -> channel::Receiver<Vec<NodeRecord>> {
+        self.nodes.subscribe()
     }
 
     /// The API server's URL.
@@ -76,14 +85,14 @@ impl EndpointSource for Kubernetes {
     }
 
     async fn run(self, layer: Layer) {
-        let Kubernetes { config, settings, status } = self;
+        let Kubernetes { config, settings, status, nodes } = self;
         let (done, finished) = tokio::sync::oneshot::channel::<()>();
         let spawned = std::thread::Builder::new().name("kubernetes".into()).spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             match runtime {
                 Ok(runtime) => runtime.block_on(async {
                     match Client::try_from(config) {
-                        Ok(client) => watch::run(client, cluster::Cluster::new(settings), layer, status).await,
+                        Ok(client) => watch::run(client, cluster::Cluster::new(settings), layer, nodes, status).await,
                         Err(error) => tracing::error!(%error, "cannot make a Kubernetes client; flows are not named from Kubernetes"),
                     }
                 }),

@@ -52,9 +52,15 @@ pub const BATCH: Duration = Duration::from_millis(100);
 /// pods take about two seconds to list on a small machine).
 pub const FIRST_LIST_WAIT: Duration = Duration::from_secs(10);
 
-/// Watches every kind and keeps `layer` current, until the client's
-/// runtime stops.
-pub async fn run(client: Client, mut cluster: Cluster, layer: Layer, status: Arc<KubernetesStatus>) {
+/// Watches every kind and keeps `layer` and `nodes` current, until the
+/// client's runtime stops.
+pub async fn run(
+    client: Client,
+    mut cluster: Cluster,
+    layer: Layer,
+    nodes: tokio::sync::watch::Sender<Vec<NodeRecord>>,
+    status: Arc<KubernetesStatus>,
+) {
     let (changes, mut received) = mpsc::channel(64);
     tokio::spawn(watch::<PodRecord>(Api::all(client.clone()), Arc::clone(&status), changes.clone(), Change::Pods));
     let namespaces = Api::all(client.clone());
@@ -87,6 +93,14 @@ pub async fn run(client: Client, mut cluster: Cluster, layer: Layer, status: Arc
                     synced_once = true;
                 }
                 layer.publish(names);
+                let now_known = cluster.nodes();
+                nodes.send_if_modified(|known| {
+                    let changed = *known != now_known;
+                    if changed {
+                        *known = now_known;
+                    }
+                    changed
+                });
                 publish_at = None;
             }
             () = sleep_until(expiry) => {
