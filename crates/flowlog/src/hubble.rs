@@ -1,7 +1,7 @@
 //! The Hubble server, from the options: checked and bound before the agent
 //! starts anything, then served with the cluster's peers.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -50,7 +50,9 @@ pub fn build(common: &CommonArgs, node_name: &str) -> Result<Option<(Recorder, H
 
 /// Where to serve, checked: `None` when the API is off.
 fn settings(args: &HubbleArgs) -> Result<Option<ServerSettings>, ConfigError> {
-    let asked = args.hubble_socket_path.is_some() || args.hubble_listen_address.is_some();
+    // Given empty (as a ConfigMap turns them off), they ask for nothing.
+    let asked = args.hubble_socket_path.as_ref().is_some_and(|path| !path.as_os_str().is_empty())
+        || args.hubble_listen_address.is_some_and(|address| address.0.is_some());
     if !args.enable_hubble.unwrap_or(asked) {
         return Ok(None);
     }
@@ -137,7 +139,7 @@ fn this_node(bound: &Bound, naming: &PeerNaming, node_name: &str, static_peers: 
         Some(address) if !address.ip().is_unspecified() => naming.node_peer(node_name, address.ip()),
         Some(address) => match host_address() {
             Some(ip) => naming.node_peer(node_name, ip),
-            None => naming.peer(node_name, SocketAddr::new(address.ip(), address.port()).to_string()),
+            None => naming.peer(node_name, address.to_string()),
         },
         None => naming.peer(
             node_name,

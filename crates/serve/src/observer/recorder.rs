@@ -27,12 +27,17 @@ pub struct Recorder {
 impl Recorder {
     pub(super) fn new(observer: Arc<Observer>) -> Self {
         let mut recorder = Self { observer, namespaces: SeenNamespaces::default(), reclaimer: Reclaimer::start() };
-        recorder.tick(Instant::now());
+        recorder.publish();
         recorder
     }
-}
 
-impl Recorder {
+    /// Wakes the followers and publishes the namespaces.
+    fn publish(&mut self) {
+        self.observer.ring.wake_readers();
+        let seconds = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+        self.namespaces.tick(seconds, &self.observer.namespaces);
+    }
+
     fn push(&mut self, event: Arc<ExportEvent>) {
         if let Some(overwritten) = self.observer.ring.push(event) {
             self.reclaimer.reclaim(overwritten);
@@ -69,9 +74,7 @@ impl Consumer for Recorder {
 
     /// Called after every batch of events: followers wake once a batch.
     fn tick(&mut self, _now: Instant) -> Option<Instant> {
-        self.observer.ring.wake_readers();
-        let seconds = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |since| since.as_secs());
-        self.namespaces.tick(seconds, &self.observer.namespaces);
+        self.publish();
         None
     }
 
@@ -79,10 +82,10 @@ impl Consumer for Recorder {
         self.observer.ring.wake_readers();
     }
 
-    /// The ring stays readable (a replay keeps serving it); followers are
-    /// woken for the last events.
-    fn stop(self: Box<Self>) -> Vec<WriterDone> {
-        self.observer.ring.wake_readers();
+    /// The ring stays readable (a replay keeps serving it): followers are
+    /// woken for the last events, and the last namespaces published.
+    fn stop(mut self: Box<Self>) -> Vec<WriterDone> {
+        self.publish();
         Vec::new()
     }
 }
