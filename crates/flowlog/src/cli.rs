@@ -202,6 +202,8 @@ fn parse_tc_mode(text: &str) -> Result<TcMode, NotAChoice> {
 
 /// Options shared by every command that exports.
 #[derive(Debug, Args)]
+// A heading of their own, not the capture's Kubernetes heading before them.
+#[command(next_help_heading = "Export")]
 pub struct CommonArgs {
     /// A YAML file of options, keyed by their Cilium names
     /// (`hubble-export-file-path: /var/log/flows.log`). Flags given on the
@@ -235,9 +237,10 @@ pub struct CommonArgs {
     #[arg(long, default_value = "default", value_name = "NAME")]
     pub cluster_name: String,
     #[command(flatten)]
-    pub hubble: HubbleArgs,
-    #[command(flatten)]
     pub export: StaticExportArgs,
+    // Last: its help heading applies to the flags after it too.
+    #[command(flatten)]
+    pub hubble: HubbleArgs,
 }
 
 /// The Hubble API (Cilium's option names): `hubble observe`, `hubble
