@@ -390,7 +390,11 @@ fn catches_up_with_an_api_server_that_is_down_at_start_and_restarts() {
     }
     let topology = Topology::new("k8s-down", 216);
     let db = topology.address("2.2");
-    let port = topology.listener(0).local_addr().unwrap().port();
+    // A fixed port of the node's own namespace, below the ephemeral range:
+    // while the server is down, the agent's connection attempts to an
+    // ephemeral port could connect to themselves (TCP's simultaneous open)
+    // and take the port the server is started on again.
+    let port = 6443;
     let objects = |server: &ApiServer, db_name: &str| {
         server.apply(&namespace());
         server.apply(&node("test-node", &topology.address("1.1")));
