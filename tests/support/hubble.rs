@@ -1,26 +1,18 @@
 //! A gRPC client of flowlog's Hubble API, as `hubble` and Hubble Relay
 //! connect: on the unix socket, or on TCP with TLS.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use flowlog_flow::proto::observer::{GetFlowsRequest, GetFlowsResponse};
 use flowlog_serve::api::observer::observer_client::ObserverClient;
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// A channel to the server on the unix socket at `path`, once it accepts
 /// connections (within 10 s).
 pub async fn connect_unix(path: &Path) -> Channel {
-    let path = path.to_path_buf();
     for _ in 0..100 {
-        let path: PathBuf = path.clone();
-        let connector = tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
-        });
-        // The URI is a placeholder: the connector decides where to connect.
-        match Endpoint::from_static("http://hubble.sock").connect_with_connector(connector).await {
+        match flowlog_serve::api::unix_channel(path).await {
             Ok(channel) => return channel,
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }

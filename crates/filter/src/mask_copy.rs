@@ -60,10 +60,9 @@ fn keep(mut input: &[u8], selection: &Selection, out: &mut Vec<u8>) -> Option<()
             WireType::StartGroup | WireType::EndGroup => return None,
         };
         let whole = &record[..record.len() - input.len()];
-        match (selection.get(number), payload) {
+        match (selection.get(number).map(|field| field.sub.as_ref()), payload) {
             (None, _) => {}
-            (Some(field), Some(payload)) if field.sub.is_some() => {
-                let sub = field.sub.as_ref()?;
+            (Some(Some(sub)), Some(payload)) => {
                 let mut inner = Vec::new();
                 keep(payload, sub, &mut inner)?;
                 out.extend_from_slice(&record[..value_start]);

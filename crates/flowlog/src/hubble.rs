@@ -152,6 +152,12 @@ fn this_node(bound: &Bound, naming: &PeerNaming, node_name: &str, static_peers: 
 fn host_address() -> Option<IpAddr> {
     let addresses: Vec<IpAddr> =
         if_addrs::get_if_addrs().ok()?.into_iter().map(|i| i.ip()).filter(|ip| !ip.is_loopback()).collect();
+    preferred(&addresses)
+}
+
+/// The first IPv4 address of `addresses`, else the first: Cilium's
+/// preference (without `hubble-prefer-ipv6`).
+fn preferred(addresses: &[IpAddr]) -> Option<IpAddr> {
     addresses.iter().find(|ip| ip.is_ipv4()).or(addresses.first()).copied()
 }
 
@@ -162,10 +168,7 @@ async fn follow_nodes(peers: Peers, naming: PeerNaming, this_node: Peer, mut nod
         let listed: Vec<Peer> = nodes
             .borrow_and_update()
             .iter()
-            .filter_map(|node| {
-                let ip = node.addresses.iter().find(|ip| ip.is_ipv4()).or(node.addresses.first())?;
-                Some(naming.node_peer(&node.name, *ip))
-            })
+            .filter_map(|node| Some(naming.node_peer(&node.name, preferred(&node.addresses)?)))
             .collect();
         let this_listed = listed.iter().any(|peer| peer.name == this_node.name);
         peers.set(listed.into_iter().chain((!this_listed).then(|| this_node.clone())));

@@ -23,7 +23,7 @@ use flowlog_flow::proto::observer::get_flows_response::ResponseTypes;
 use flowlog_flow::synthetic::FlowGenerator;
 use flowlog_serve::api::observer::observer_client::ObserverClient;
 use flowlog_serve::{Capacity, Observer, Peers, ServerSettings};
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 // The agent's allocator (crates/flowlog/src/main.rs).
 #[global_allocator]
@@ -67,12 +67,7 @@ fn serve(dir: &Path, name: &str) -> (Arc<Observer>, Box<dyn Consumer>, flowlog_s
 }
 
 async fn connect(socket: &Path) -> Channel {
-    let socket = socket.to_path_buf();
-    let connector = tower::service_fn(move |_: Uri| {
-        let socket = socket.clone();
-        async move { Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?)) }
-    });
-    Endpoint::from_static("http://hubble.sock").connect_with_connector(connector).await.unwrap()
+    flowlog_serve::api::unix_channel(socket).await.unwrap()
 }
 
 /// A follower on its own thread; returns (flows, lost) once `total` events

@@ -95,11 +95,6 @@ impl Peers {
         });
     }
 
-    /// The peers now, by name.
-    pub fn current(&self) -> BTreeMap<String, Peer> {
-        self.0.borrow().clone()
-    }
-
     /// Every peer as `PEER_ADDED`, then each change as it comes; ends when
     /// the set is dropped.
     pub fn notifications(&self) -> impl Stream<Item = ChangeNotification> + Send + 'static {

@@ -24,7 +24,7 @@ use flowlog_flow::{ExportEvent, LostEvent, LostEventSource};
 use futures::Stream;
 use tokio::time::Instant;
 
-use super::{Observer, event_time, timestamp};
+use super::{Observer, event_time, is_flow, timestamp};
 use crate::ring::Read;
 
 /// The shortest time between two lost-event reports to one reader
@@ -165,10 +165,6 @@ impl Observer {
     }
 }
 
-fn is_flow(event: &ExportEvent) -> bool {
-    matches!(event.response_types, Some(ResponseTypes::Flow(_)))
-}
-
 /// One request's position in the ring and what it still owes its client.
 struct FlowReader {
     observer: Arc<Observer>,
@@ -188,7 +184,7 @@ impl FlowReader {
             }
             let limited = self.query.number > 0 && !self.query.follow;
             if limited && self.sent >= self.query.number {
-                return self.lost.take().map(|report| self.lost_response(report));
+                return self.final_report();
             }
             match self.observer.ring.read(self.position) {
                 Read::Event(event) => {
@@ -196,7 +192,7 @@ impl FlowReader {
                     match &event.response_types {
                         Some(ResponseTypes::Flow(flow)) => {
                             match self.query.place(&event) {
-                                Place::After => return self.lost.take().map(|report| self.lost_response(report)),
+                                Place::After => return self.final_report(),
                                 Place::Before => continue,
                                 Place::Within => {}
                             }
@@ -228,7 +224,7 @@ impl FlowReader {
                     self.position = next;
                 }
                 Read::Ahead if !self.query.follow => {
-                    return self.lost.take().map(|report| self.lost_response(report));
+                    return self.final_report();
                 }
                 Read::Ahead => {
                     let written = self.observer.ring.written_beyond(self.position);
@@ -244,6 +240,11 @@ impl FlowReader {
                 }
             }
         }
+    }
+
+    /// What is still to report when the stream ends, if anything.
+    fn final_report(&mut self) -> Option<GetFlowsResponse> {
+        self.lost.take().map(|report| self.lost_response(report))
     }
 
     fn lost_response(&self, lost: LostEvent) -> GetFlowsResponse {

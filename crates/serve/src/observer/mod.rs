@@ -64,11 +64,6 @@ impl Observer {
         &self.ring
     }
 
-    /// The node this observer runs on.
-    pub fn node_name(&self) -> &str {
-        &self.node_name
-    }
-
     /// `ServerStatus` as of `now`. The node and relay fields stay unset, as
     /// on a Cilium node (`hubble status` then shows no node counts).
     pub fn status(&self, now: SystemTime) -> ServerStatusResponse {
@@ -88,6 +83,11 @@ impl Observer {
     pub fn namespaces(&self) -> Vec<Namespace> {
         self.namespaces.load().as_ref().clone()
     }
+}
+
+/// Whether `event` is a flow (not a lost, agent, debug or node event).
+pub(crate) fn is_flow(event: &ExportEvent) -> bool {
+    matches!(event.response_types, Some(ResponseTypes::Flow(_)))
 }
 
 /// When `event` happened: its own time, else its flow's.

@@ -47,7 +47,7 @@ impl Reclaimer {
     }
 
     /// Hands over what is collected.
-    pub fn hand_over(&mut self) {
+    fn hand_over(&mut self) {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         if let Some(freeing) = &self.freeing
             && let Err(mpsc::SendError(batch)) = freeing.send(batch)

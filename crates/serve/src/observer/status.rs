@@ -2,9 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use flowlog_flow::export_event::ResponseTypes;
-
-use super::event_time;
+use super::{event_time, is_flow};
 use crate::ring::{Read, Ring};
 
 /// The window the flow rate is measured over (Hubble's minute).
@@ -24,7 +22,7 @@ pub fn flow_rate(ring: &Ring, now: SystemTime) -> f64 {
     while position > oldest {
         position -= 1;
         let Read::Event(event) = ring.read(position) else { break };
-        if !matches!(event.response_types, Some(ResponseTypes::Flow(_))) {
+        if !is_flow(&event) {
             continue;
         }
         let Some(time) = event_time(&event) else { continue };
