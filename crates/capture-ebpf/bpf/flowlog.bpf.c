@@ -4,7 +4,9 @@
  *
  *   flowlog_ingress / flowlog_egress  tc (tcx or clsact) programs that parse
  *                                     each packet, track connections and emit
- *                                     FLOWLOG_KIND_TRACE records.
+ *                                     FLOWLOG_KIND_TRACE records, and
+ *                                     FLOWLOG_KIND_DNS records with the payload
+ *                                     of packets to or from a DNS port.
  *   flowlog_kfree_skb                 tracepoint skb/kfree_skb: emits
  *                                     FLOWLOG_KIND_DROP records with the
  *                                     kernel's drop reason.
@@ -86,6 +88,17 @@ struct {
 	__type(key, __u32);
 	__type(value, struct flowlog_config);
 } config SEC(".maps");
+
+/*
+ * The DNS ports, as a bitmap: one array lookup, which the verifier inlines,
+ * per port of a TCP or UDP packet. Left empty, no packet is a DNS packet.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOWLOG_DNS_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} dns_ports SEC(".maps");
 
 /*
  * Connection key: the 5-tuple with the two endpoints ordered (lower
@@ -223,8 +236,16 @@ struct ct_ports {
 	__u16 dport;
 };
 
+/* Where a TCP or UDP payload lies in the packet; off == end when it has none. */
+struct l4_payload {
+	__u32 off;
+	__u32 end;     /* the end of the IP packet: Ethernet padding is not payload */
+	__u32 udp_len; /* UDP: the datagram's length, which a first fragment holds only part of */
+	__u32 tcp_seq;
+};
+
 static __always_inline void parse_l4(const struct pkt_src *src, bool from_skb, __u32 off, struct flow_record *rec,
-				     struct ct_ports *ports)
+				     struct ct_ports *ports, struct l4_payload *payload)
 {
 	__u8 buf[14];
 
@@ -233,8 +254,15 @@ static __always_inline void parse_l4(const struct pkt_src *src, bool from_skb, _
 		if (pkt_load(src, from_skb, off, buf, 14) < 0)
 			return;
 		rec->tcp_flags = buf[13];
+		payload->off = off + (buf[12] >> 4) * 4;
+		payload->tcp_seq = ((__u32)buf[4] << 24) | ((__u32)buf[5] << 16) | ((__u32)buf[6] << 8) | buf[7];
 		break;
 	case IPPROTO_UDP:
+		if (pkt_load(src, from_skb, off, buf, 6) < 0)
+			return;
+		payload->off = off + 8;
+		payload->udp_len = ((__u32)buf[4] << 8) | buf[5];
+		break;
 	case IPPROTO_SCTP:
 		if (pkt_load(src, from_skb, off, buf, 4) < 0)
 			return;
@@ -265,7 +293,7 @@ static __always_inline void parse_l4(const struct pkt_src *src, bool from_skb, _
 
 /* Parses IPv4/IPv6 and L4 starting at `off`. Returns 0 when an IP header was read. */
 static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __u32 off, struct flow_record *rec,
-				    struct ct_ports *ports)
+				    struct ct_ports *ports, struct l4_payload *payload)
 {
 	if (rec->eth_proto == ETH_P_IP) {
 		struct ipv4_hdr ip4;
@@ -281,7 +309,8 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
 		/* A non-first fragment carries no L4 header. */
 		if (bpf_ntohs(ip4.frag_off) & 0x1fff)
 			return 0;
-		parse_l4(src, from_skb, off + (ip4.ver_ihl & 0xf) * 4, rec, ports);
+		payload->end = off + bpf_ntohs(ip4.tot_len);
+		parse_l4(src, from_skb, off + (ip4.ver_ihl & 0xf) * 4, rec, ports, payload);
 		return 0;
 	}
 
@@ -298,6 +327,7 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
 		__builtin_memcpy(rec->daddr, ip6.daddr, 16);
 		nexthdr = ip6.nexthdr;
 		off += sizeof(ip6);
+		payload->end = off + bpf_ntohs(ip6.payload_len);
 
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
@@ -330,7 +360,7 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
 		if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS ||
 		    nexthdr == IPPROTO_FRAGMENT || nexthdr == IPPROTO_AH)
 			return 0; /* too many extension headers: leave L4 empty */
-		parse_l4(src, from_skb, off, rec, ports);
+		parse_l4(src, from_skb, off, rec, ports, payload);
 		return 0;
 	}
 	return -1;
@@ -347,18 +377,69 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
  */
 #define WAKEUP_BYTES (16 * 1024)
 
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *count = bpf_map_lookup_elem(&lost, &zero);
+
+	if (count)
+		*count += 1;
+}
+
 static __always_inline void emit(const struct flow_record *rec)
 {
-	__u64 wakeup = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										     : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), wakeup_flag()) < 0)
+		count_lost();
+}
 
-	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), wakeup) < 0) {
-		__u32 zero = 0;
-		__u64 *count = bpf_map_lookup_elem(&lost, &zero);
+static __always_inline bool is_dns_port(__u16 port)
+{
+	__u32 word = port >> 6;
+	__u64 *bits = bpf_map_lookup_elem(&dns_ports, &word);
 
-		if (count)
-			*count += 1;
+	return bits && (*bits >> (port & 63)) & 1;
+}
+
+/*
+ * A DNS packet's record and payload. The payload is copied straight into the
+ * ring buffer's slot, cut at FLOWLOG_DNS_MAX_BYTES; userspace parses it.
+ */
+static __always_inline void emit_dns(struct __sk_buff *skb, const struct flow_record *rec,
+				     const struct l4_payload *payload)
+{
+	__u32 len = payload->end > payload->off ? payload->end - payload->off : 0;
+	/* A fragmented datagram is longer than its first fragment. */
+	__u32 wire_len = payload->udp_len > 8 && payload->udp_len - 8 > len ? payload->udp_len - 8 : len;
+	struct dns_record *dns;
+
+	dns = bpf_ringbuf_reserve(&events, sizeof(*dns), 0);
+	if (!dns) {
+		count_lost();
+		return;
 	}
+	dns->flow = *rec;
+	dns->flow.kind = FLOWLOG_KIND_DNS;
+	dns->tcp_seq = payload->tcp_seq;
+	dns->wire_len = wire_len > 0xffff ? 0xffff : wire_len;
+	if (len > FLOWLOG_DNS_MAX_BYTES)
+		len = FLOWLOG_DNS_MAX_BYTES;
+	dns->captured = 0;
+	/*
+	 * For 1..MAX, ((len - 1) & (MAX - 1)) + 1 is len; written so, the
+	 * verifier sees the bounds on the value passed (clang folds plain
+	 * range checks into a copy it does not track).
+	 */
+	if (len > 0) {
+		len = ((len - 1) & (FLOWLOG_DNS_MAX_BYTES - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, payload->off, dns->data, len) == 0)
+			dns->captured = len;
+	}
+	bpf_ringbuf_submit(dns, wakeup_flag());
 }
 
 static __always_inline struct flowlog_config load_config(void)
@@ -554,6 +635,7 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 	struct pkt_src src = { .skb = skb };
 	struct flow_record rec = {};
 	struct ct_ports ports = {};
+	struct l4_payload payload = {};
 	struct flowlog_config cfg = load_config();
 	__u8 eth[ETH_HLEN];
 	__u32 off = ETH_HLEN;
@@ -593,8 +675,19 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 	}
 	rec.eth_proto = proto;
 
-	if (parse_ip(&src, true, off, &rec, &ports) == 0) {
-		if (!ct_track(&rec, &ports, &cfg))
+	if (parse_ip(&src, true, off, &rec, &ports, &payload) == 0) {
+		bool report = ct_track(&rec, &ports, &cfg);
+
+		/*
+		 * Every DNS message is its own event, whatever the aggregation.
+		 * TCP's SYN, FIN and RST go too, payload or not: userspace follows
+		 * each stream from where its first length prefix starts.
+		 */
+		if ((rec.l4_proto == IPPROTO_UDP || rec.l4_proto == IPPROTO_TCP) &&
+		    (payload.end > payload.off || (rec.tcp_flags & (TCP_SYN | TCP_FIN | TCP_RST))) &&
+		    (is_dns_port(rec.sport) || is_dns_port(rec.dport)))
+			emit_dns(skb, &rec, &payload);
+		if (!report)
 			return TC_ACT_UNSPEC;
 	} else if (cfg.aggregation != FLOWLOG_AGG_NONE) {
 		/* Non-IP traffic (ARP, LLDP...) has no connection to aggregate by. */
@@ -628,6 +721,7 @@ int flowlog_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 	struct pkt_src src = {};
 	struct flow_record rec = {};
 	struct ct_ports ports = {};
+	struct l4_payload payload = {};
 	struct net_device *dev;
 	__u16 network_header, mac_header;
 
@@ -670,7 +764,7 @@ int flowlog_kfree_skb(struct trace_event_raw_kfree_skb *ctx)
 			__builtin_memcpy(rec.src_mac, eth + 6, 6);
 		}
 	}
-	if (network_header == 0xffff || parse_ip(&src, false, network_header, &rec, &ports) != 0)
+	if (network_header == 0xffff || parse_ip(&src, false, network_header, &rec, &ports, &payload) != 0)
 		return 0;
 	rec.is_reply = ct_peek_reply(&rec, &ports);
 	emit(&rec);

@@ -15,6 +15,7 @@
 /* flow_record.kind */
 #define FLOWLOG_KIND_TRACE 1 /* seen by a tc program */
 #define FLOWLOG_KIND_DROP 2  /* freed by the kernel with a drop reason */
+#define FLOWLOG_KIND_DNS 3   /* a DNS message seen by a tc program: struct dns_record */
 
 /* flow_record.direction */
 #define FLOWLOG_DIR_INGRESS 0
@@ -55,6 +56,31 @@ struct flow_record {
 	__u16 dport;
 };
 
+/*
+ * How much of a DNS message a dns_record carries. 2 KiB holds a whole
+ * message on any 1500-byte MTU link (a UDP payload is at most 1472 bytes, a
+ * TCP segment's at most 1460) and the 1232-byte EDNS buffer that resolvers
+ * have advertised since DNS Flag Day 2020. Larger messages (EDNS buffers
+ * of 4096 over fragments, jumbo frames) arrive cut: wire_len > captured.
+ */
+#define FLOWLOG_DNS_MAX_BYTES 2048
+
+/*
+ * One packet to or from a DNS port (the `dns_ports` bitmap) with a payload:
+ * the packet's flow_record (kind DNS) and the first bytes of its TCP or UDP
+ * payload. 2136 bytes, no holes.
+ */
+struct dns_record {
+	struct flow_record flow;
+	__u32 tcp_seq;  /* TCP: sequence number of the first payload byte, host order */
+	__u16 wire_len; /* payload bytes: the TCP segment's, the whole UDP datagram's (saturating at 65535) */
+	__u16 captured; /* bytes copied into data: min(wire_len, FLOWLOG_DNS_MAX_BYTES) */
+	__u8 data[FLOWLOG_DNS_MAX_BYTES];
+};
+
+/* The `dns_ports` array: bit (port % 64) of entry (port / 64) marks a DNS port. */
+#define FLOWLOG_DNS_PORT_WORDS 1024
+
 /* The single entry of the `config` array map, written by the loader. */
 struct flowlog_config {
 	__u32 aggregation;              /* FLOWLOG_AGG_* */
@@ -69,6 +95,7 @@ _Static_assert(__builtin_offsetof(struct flow_record, src_mac) == 32, "flow_reco
 _Static_assert(__builtin_offsetof(struct flow_record, saddr) == 44, "flow_record layout changed");
 _Static_assert(__builtin_offsetof(struct flow_record, sport) == 76, "flow_record layout changed");
 _Static_assert(sizeof(struct flowlog_config) == 16, "flowlog_config layout changed");
+_Static_assert(sizeof(struct dns_record) == 88 + FLOWLOG_DNS_MAX_BYTES, "dns_record layout changed");
 #endif
 
 #endif /* FLOWLOG_RECORD_H */

@@ -67,6 +67,10 @@ pub struct CaptureOptions {
     pub drops: bool,
     /// How tc programs are attached. Default: [`TcMode::Auto`].
     pub tc_mode: TcMode,
+    /// Ports whose TCP and UDP packets also produce a [`Kind::Dns`](crate::Kind::Dns)
+    /// record carrying the payload, whatever the aggregation. Empty: none.
+    /// Default: 53. Port 0 is refused.
+    pub dns_ports: Vec<u16>,
 }
 
 /// The default ring buffer size: 4 MiB.
@@ -81,6 +85,7 @@ impl Default for CaptureOptions {
             report_unspecified_drops: false,
             drops: false,
             tc_mode: TcMode::default(),
+            dns_ports: vec![53],
         }
     }
 }
@@ -97,7 +102,19 @@ impl CaptureOptions {
         if self.report_interval < Duration::from_millis(1) {
             return Err(CaptureError::InvalidReportInterval { interval: self.report_interval });
         }
+        if self.dns_ports.contains(&0) {
+            return Err(CaptureError::InvalidDnsPort);
+        }
         Ok(())
+    }
+
+    /// The `dns_ports` map's words: bit `port % 64` of word `port / 64`.
+    pub(crate) fn dns_port_words(&self) -> Vec<(u32, u64)> {
+        let mut words = std::collections::BTreeMap::new();
+        for &port in &self.dns_ports {
+            *words.entry(u32::from(port / 64)).or_insert(0u64) |= 1 << (port % 64);
+        }
+        words.into_iter().collect()
     }
 
     pub(crate) fn kernel_config(&self) -> KernelConfig {
@@ -149,6 +166,14 @@ mod tests {
         }
         let options = CaptureOptions { ring_buffer_bytes: 1 << 16, ..CaptureOptions::default() };
         options.validate().unwrap();
+    }
+
+    #[test]
+    fn dns_ports_become_bits() {
+        let options = CaptureOptions { dns_ports: vec![53, 5353, 63, 64], ..CaptureOptions::default() };
+        assert_eq!(options.dns_port_words(), vec![(0, 1 << 53 | 1 << 63), (1, 1), (83, 1 << 41)]);
+        let zero = CaptureOptions { dns_ports: vec![0], ..CaptureOptions::default() };
+        assert!(matches!(zero.validate(), Err(CaptureError::InvalidDnsPort)));
     }
 
     #[test]

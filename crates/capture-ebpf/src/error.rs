@@ -53,6 +53,9 @@ pub enum CaptureError {
         /// The configured interval.
         interval: Duration,
     },
+    /// Port 0 was given as a DNS port.
+    #[error("DNS port 0 is not a port: give ports from 1 to 65535")]
+    InvalidDnsPort,
     /// The embedded object could not be loaded (maps, BTF relocation).
     #[error("loading the flowlog eBPF object failed")]
     Object {

@@ -40,7 +40,7 @@ pub use config::{Aggregation, CaptureOptions, DEFAULT_RING_BUFFER_BYTES, TcMode}
 pub use drops::DROP_PROGRAM;
 pub use error::CaptureError;
 pub use loader::{Capture, OBJECT};
-pub use record::{Direction, FlowRecord, Kind, Reply};
+pub use record::{Direction, DnsPayload, FlowRecord, Kind, Reply};
 pub use tc::{AttachedVia, EGRESS_PROGRAM, INGRESS_PROGRAM};
 
 /// Re-exported so users can name the ring buffer type without depending on aya.

@@ -17,6 +17,7 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("CARGO_MANIF
 const EVENTS_MAP: &str = "events";
 const LOST_MAP: &str = "lost";
 const CONFIG_MAP: &str = "config";
+const DNS_PORTS_MAP: &str = "dns_ports";
 
 /// The flowlog eBPF programs, loaded and configured, and what they are attached to.
 ///
@@ -173,7 +174,15 @@ impl Capture {
         let map_error = |source| CaptureError::Map { map: CONFIG_MAP, action: "write", source };
         let map = self.ebpf.map_mut(CONFIG_MAP).ok_or(CaptureError::Missing { what: "map", name: CONFIG_MAP })?;
         let mut config = Array::<&mut MapData, KernelConfig>::try_from(map).map_err(map_error)?;
-        config.set(0, self.options.kernel_config(), 0).map_err(map_error)
+        config.set(0, self.options.kernel_config(), 0).map_err(map_error)?;
+
+        let map_error = |source| CaptureError::Map { map: DNS_PORTS_MAP, action: "write", source };
+        let map = self.ebpf.map_mut(DNS_PORTS_MAP).ok_or(CaptureError::Missing { what: "map", name: DNS_PORTS_MAP })?;
+        let mut ports = Array::<&mut MapData, u64>::try_from(map).map_err(map_error)?;
+        for (word, bits) in self.options.dns_port_words() {
+            ports.set(word, bits, 0).map_err(map_error)?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,8 @@
 //! [`FlowRecord`] mirrors `struct flow_record` in `bpf/record.h` field for
 //! field: 80 bytes, no implicit padding, native byte order for the integer
 //! fields (the programs run on this machine), network order for addresses.
-//! This module is the one place records are decoded.
+//! A [`Kind::Dns`] record is followed by a [`DnsPayload`] (`struct
+//! dns_record`). This module is the one place records are decoded.
 
 use std::fmt;
 use std::mem::size_of;
@@ -62,6 +63,49 @@ pub struct FlowRecord {
 pub const RECORD_SIZE: usize = 80;
 const _: () = assert!(size_of::<FlowRecord>() == RECORD_SIZE);
 
+/// `FLOWLOG_DNS_MAX_BYTES` in `bpf/record.h`: how much of a DNS message a
+/// record carries (why 2 KiB is explained there).
+pub const DNS_MAX_BYTES: usize = 2048;
+/// `sizeof(struct dns_record)`: the flow record, 8 bytes of header, the bytes.
+const DNS_RECORD_SIZE: usize = RECORD_SIZE + 8 + DNS_MAX_BYTES;
+
+/// The TCP or UDP payload of a packet to or from a DNS port: the tail of a
+/// [`Kind::Dns`] record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsPayload {
+    /// TCP: the sequence number of the payload's first byte; 0 for UDP.
+    pub tcp_seq: u32,
+    /// How long the payload is: the TCP segment's, or the whole UDP
+    /// datagram's even when this is its first fragment (saturating at 65535).
+    pub wire_len: u16,
+    /// Its first bytes: all of it unless [`is_cut`](Self::is_cut).
+    pub bytes: Vec<u8>,
+}
+
+impl DnsPayload {
+    /// The payload of one ring buffer item holding a `dns_record`; `None`
+    /// when the item is too short or claims more bytes than it holds.
+    pub fn parse(item: &[u8]) -> Option<DnsPayload> {
+        if item.len() < DNS_RECORD_SIZE {
+            return None;
+        }
+        let header = &item[RECORD_SIZE..RECORD_SIZE + 8];
+        let tcp_seq = u32::from_ne_bytes(header[0..4].try_into().ok()?);
+        let wire_len = u16::from_ne_bytes(header[4..6].try_into().ok()?);
+        let captured = usize::from(u16::from_ne_bytes(header[6..8].try_into().ok()?));
+        if captured > DNS_MAX_BYTES || captured > usize::from(wire_len) {
+            return None;
+        }
+        let start = RECORD_SIZE + 8;
+        Some(DnsPayload { tcp_seq, wire_len, bytes: item[start..start + captured].to_vec() })
+    }
+
+    /// Whether the packet held more than was copied (or the copy failed).
+    pub fn is_cut(&self) -> bool {
+        self.bytes.len() < usize::from(self.wire_len)
+    }
+}
+
 /// TCP flag bits of [`FlowRecord::tcp_flags`], as on the wire.
 pub mod tcp_flags {
     /// No more data from sender.
@@ -89,6 +133,8 @@ pub enum Kind {
     Trace,
     /// The kernel freed the packet with a drop reason (`skb:kfree_skb`).
     Drop,
+    /// A tc program saw a packet to or from a DNS port; its payload follows.
+    Dns,
 }
 
 /// Which way a packet crossed the interface.
@@ -133,6 +179,7 @@ impl FlowRecord {
         match self.kind {
             1 => Some(Kind::Trace),
             2 => Some(Kind::Drop),
+            3 => Some(Kind::Dns),
             _ => None,
         }
     }
@@ -182,6 +229,7 @@ impl fmt::Display for FlowRecord {
         let kind = match self.kind() {
             Some(Kind::Trace) => "trace",
             Some(Kind::Drop) => "drop",
+            Some(Kind::Dns) => "dns",
             None => "?",
         };
         write!(f, "{kind} if={} dir={} proto={} ", self.ifindex, self.direction, self.l4_proto)?;
@@ -248,6 +296,39 @@ mod tests {
         shifted.extend(image());
         shifted.extend([0u8; 7]);
         assert_eq!(FlowRecord::parse(&shifted[1..]), FlowRecord::parse(&image()));
+    }
+
+    #[test]
+    fn dns_payload_after_the_record() {
+        let mut item = image();
+        item[24] = 3;
+        item.resize(DNS_RECORD_SIZE, 0);
+        item[80..84].copy_from_slice(&7_000u32.to_ne_bytes());
+        item[84..86].copy_from_slice(&3_000u16.to_ne_bytes());
+        item[86..88].copy_from_slice(&5u16.to_ne_bytes());
+        item[88..93].copy_from_slice(b"hello");
+        assert_eq!(FlowRecord::parse(&item).unwrap().kind(), Some(Kind::Dns));
+        let payload = DnsPayload::parse(&item).unwrap();
+        assert_eq!(payload, DnsPayload { tcp_seq: 7_000, wire_len: 3_000, bytes: b"hello".to_vec() });
+        assert!(payload.is_cut());
+
+        item[86..88].copy_from_slice(&3_001u16.to_ne_bytes());
+        assert_eq!(DnsPayload::parse(&item), None, "more captured than on the wire");
+        assert_eq!(DnsPayload::parse(&item[..DNS_RECORD_SIZE - 1]), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the ring buffer holds, decoding it never panics, and a
+        /// DNS payload never claims more bytes than the item has or the
+        /// packet had.
+        #[test]
+        fn any_item_decodes_or_is_refused(item in proptest::collection::vec(proptest::num::u8::ANY, 0..2300)) {
+            let _ = FlowRecord::parse(&item).map(|record| record.to_string());
+            if let Some(payload) = DnsPayload::parse(&item) {
+                proptest::prop_assert!(payload.bytes.len() <= DNS_MAX_BYTES);
+                proptest::prop_assert!(payload.bytes.len() <= usize::from(payload.wire_len));
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ```text
 //!  netlink link changes ─▶ Interfaces ─ attach/detach ─▶ Capture
 //!  ring buffer `events` ─▶ FlowRecord ─▶ Decoder ──────────────────────▶ emit(Captured::Flow)
+//!                        └ DnsPayload (DNS records) ────────────────────▶ emit(Captured::Dns)
 //!  `lost` counters (every second) ─────────────────────────────────────▶ emit(Captured::Lost)
 //! ```
 //!
@@ -26,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::decode::{Decoder, DropReasonNames};
 use crate::interfaces::{InterfaceEvent, InterfacePattern, Interfaces, LinkChange, LinkMonitor};
-use crate::{Capture, CaptureError, CaptureOptions, FlowRecord, Kind};
+use crate::{Capture, CaptureError, CaptureOptions, DnsPayload, FlowRecord, Kind};
 
 /// How often kernel losses are collected and the clocks compared.
 const TICK: Duration = Duration::from_secs(1);
@@ -56,6 +57,8 @@ pub struct SessionOptions {
 pub enum Captured {
     /// A flow, decoded: its endpoints are still to be named.
     Flow(CapturedFlow),
+    /// A packet to or from a DNS port: its flow (as a trace) and payload.
+    Dns(CapturedFlow, DnsPayload),
     /// Records the kernel could not write because the ring buffer was full.
     Lost(u64),
     /// An interface was attached, detached, or failed to attach.
@@ -282,17 +285,29 @@ async fn drain(
         if decoder.is_bookkeeping_drop(&record) {
             continue;
         }
+        let dns = match record.kind() {
+            Some(Kind::Dns) => match DnsPayload::parse(&item) {
+                Some(payload) => Some(payload),
+                None => continue,
+            },
+            _ => None,
+        };
         // Give the slot back to the kernel before `emit`, which may block.
         drop(item);
         // Interface indexes are per network namespace; drops come from every
         // namespace, so only trace records, taken on our own interfaces, are named.
         let interface = match record.kind() {
-            Some(Kind::Trace) => interfaces.lookup(record.ifindex),
+            Some(Kind::Trace | Kind::Dns) => interfaces.lookup(record.ifindex),
             _ => None,
         };
         let flow = Box::new(decoder.decode(&record, interface));
         let addresses = record.source().zip(record.destination());
-        if !emit(Captured::Flow(CapturedFlow { flow, addresses })).await {
+        let captured = CapturedFlow { flow, addresses };
+        let captured = match dns {
+            Some(payload) => Captured::Dns(captured, payload),
+            None => Captured::Flow(captured),
+        };
+        if !emit(captured).await {
             return Drained::Refused;
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use flowlog_capture_ebpf::interfaces::InterfacePattern;
 use flowlog_capture_ebpf::{Aggregation, DEFAULT_RING_BUFFER_BYTES, TcMode};
+use flowlog_dns::CacheLimits;
 use flowlog_enrich::source::kubernetes::Connection;
 use flowlog_export::exporter::config::{ExportOption, OPTIONS};
 use flowlog_export::option::{Flag, FlagKind};
@@ -135,7 +136,63 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "PATH")]
     pub endpoints_file: Option<PathBuf>,
     #[command(flatten)]
+    pub dns: DnsArgs,
+    #[command(flatten)]
     pub kubernetes: KubernetesArgs,
+}
+
+/// DNS visibility: the messages on DNS ports as L7 flows, and the names
+/// their answers give later flows.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "DNS")]
+pub struct DnsArgs {
+    /// TCP and UDP ports whose packets are read as DNS: every query and
+    /// response is an L7 flow (`dns-request`, `dns-response`), and answers
+    /// name the addresses of later flows (`source_names`,
+    /// `destination_names`). Comma-separated; empty turns DNS off.
+    #[arg(long, default_value = "53", value_parser = parse_dns_ports, value_name = "PORTS")]
+    pub dns_ports: DnsPorts,
+    /// The most addresses the DNS cache names; 0 keeps no names.
+    #[arg(long, default_value_t = CacheLimits::default().max_addresses, value_name = "ADDRESSES")]
+    pub dns_cache_size: usize,
+    /// The shortest time an answer names its addresses, whatever its TTL:
+    /// connections outlive the few seconds of many load-balanced names.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_cache_min_ttl: Duration,
+    /// The longest time an answer names its addresses, whatever its TTL.
+    #[arg(long, default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    pub dns_cache_max_ttl: Duration,
+}
+
+impl DnsArgs {
+    /// The cache's bounds.
+    pub fn cache_limits(&self) -> CacheLimits {
+        CacheLimits {
+            max_addresses: self.dns_cache_size,
+            min_ttl: self.dns_cache_min_ttl,
+            max_ttl: self.dns_cache_max_ttl,
+        }
+    }
+}
+
+/// The `--dns-ports` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPorts(pub Vec<u16>);
+
+/// A `--dns-ports` entry that is not a port.
+#[derive(Debug, thiserror::Error)]
+#[error("{value:?} is not a port: give ports from 1 to 65535, comma-separated (empty: no DNS)")]
+pub struct NotAPort {
+    value: String,
+}
+
+fn parse_dns_ports(text: &str) -> Result<DnsPorts, NotAPort> {
+    let ports = text.split(',').map(str::trim).filter(|port| !port.is_empty());
+    let parse = |port: &str| port.parse::<u16>().ok().filter(|&port| port != 0);
+    ports
+        .map(|port| parse(port).ok_or_else(|| NotAPort { value: port.to_owned() }))
+        .collect::<Result<_, _>>()
+        .map(DnsPorts)
 }
 
 /// Naming flows from the Kubernetes API (Cilium's option names).

@@ -45,6 +45,14 @@ pub enum ConfigError {
     /// `run` without an interface pattern.
     #[error("nothing to capture on: set --interface (e.g. 'eth*' or 'lxc*:endpoint'), here or in the --config file")]
     NothingToCapture,
+    /// A DNS cache whose shortest time is longer than its longest.
+    #[error("--dns-cache-min-ttl {min:?} is longer than --dns-cache-max-ttl {max:?}")]
+    DnsCacheTtls {
+        /// `--dns-cache-min-ttl`.
+        min: std::time::Duration,
+        /// `--dns-cache-max-ttl`.
+        max: std::time::Duration,
+    },
     /// `--follow` with standard input.
     #[error("--follow needs --input to name a file")]
     FollowStdin,

@@ -8,6 +8,8 @@
 //! | `hubble_tcp_flags_total` | `flag`, `family` | `FIN`, `SYN`, `SYN-ACK` and `RST` of `FORWARDED`/`REDIRECTED` TCP flows |
 //! | `hubble_icmp_total` | `family`, `type` | ICMP flows |
 //!
+//! and the DNS metrics of [`crate::dns`].
+//!
 //! Label values are Hubble's (see [`crate::hubble`] and [`crate::icmp`]),
 //! with one deliberate difference: Hubble labels ICMPv6 messages
 //! `family="IPv4"` (a slip in its handler), flowlog labels them `IPv6`.
@@ -22,6 +24,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
+use crate::dns::DnsMetrics;
 use crate::hubble;
 use crate::icmp::{icmpv4_type, icmpv6_type};
 use crate::lost::ObservedLosses;
@@ -36,6 +39,7 @@ pub struct FlowMetrics {
     drops: Family<Labels<2>, Counter>,
     tcp_flags: Family<Labels<2>, Counter>,
     icmp: Family<Labels<2>, Counter>,
+    dns: DnsMetrics,
     lost: Arc<ObservedLosses>,
 }
 
@@ -71,6 +75,12 @@ impl FlowMetrics {
         }
         self.observe_tcp_flags(flow);
         self.observe_icmp(flow);
+        self.dns.observe(flow);
+    }
+
+    /// The DNS metrics, which the DNS stage also reports to.
+    pub fn dns(&self) -> &DnsMetrics {
+        &self.dns
     }
 
     /// Counts `count` events lost before they reached flowlog's exporters
@@ -110,6 +120,7 @@ impl FlowMetrics {
         registry.register("hubble_drop", "Number of drops", self.drops.clone());
         registry.register("hubble_tcp_flags", "TCP flag occurrences", self.tcp_flags.clone());
         registry.register("hubble_icmp", "Number of ICMP messages", self.icmp.clone());
+        self.dns.register(registry);
     }
 
     /// The losses counted by [`FlowMetrics::lost`], for the lost-events collector.

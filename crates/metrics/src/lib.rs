@@ -22,6 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod dns;
 pub mod exporters;
 pub mod flows;
 pub mod health;

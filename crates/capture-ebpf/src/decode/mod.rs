@@ -160,7 +160,8 @@ impl Decoder {
         }
 
         let summary = match kind {
-            Some(Kind::Trace) => {
+            // A DNS packet's flow is its trace; the DNS stage makes it L7.
+            Some(Kind::Trace | Kind::Dns) => {
                 self.fill_trace(&mut flow, record, interface.map(|(_, role)| role));
                 trace_summary(flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()))
             }

@@ -1,8 +1,9 @@
-//! `flowlog run`'s source: the eBPF capture, then the enrichment stage that
-//! names each flow's endpoints.
+//! `flowlog run`'s source: the eBPF capture, the DNS stage, then the
+//! enrichment stage that names each flow's endpoints.
 //!
 //! ```text
-//! Session (ring buffer, netlink) ─ CapturedFlow ─▶ SharedEndpoints::enrich ─▶ flow metrics ─▶ pipeline input
+//! Session (ring buffer, netlink) ─ CapturedFlow ──────────────────────┐
+//!                                └ DNS packet ─▶ DnsStage::observe ─ L7 flows ─┴▶ SharedEndpoints::enrich ─▶ DnsStage::name ─▶ flow metrics ─▶ pipeline input
 //! ```
 //!
 //! Built after the exporters and the metrics endpoint (a bad option or a
@@ -10,6 +11,7 @@
 //! detaches the programs first, then hands out the records the kernel still
 //! holds.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use flowlog_capture_ebpf::CaptureOptions;
@@ -24,6 +26,7 @@ use flowlog_flow::{ExportEvent, Flow, LostEventSource};
 use flowlog_metrics::Metrics;
 use tokio::sync::watch;
 
+use super::dns::DnsStage;
 use super::stopped;
 use crate::cli::CaptureArgs;
 use crate::error::{ConfigError, Failure, RuntimeError};
@@ -33,6 +36,8 @@ use crate::error::{ConfigError, Failure, RuntimeError};
 pub struct CaptureSource {
     session: Session,
     endpoints: SharedEndpoints,
+    /// `None` when `--dns-ports` is empty.
+    dns: Option<DnsStage>,
     metrics: Option<Metrics>,
 }
 
@@ -50,6 +55,12 @@ impl CaptureSource {
         if args.interfaces.is_empty() {
             return Err(ConfigError::NothingToCapture.into());
         }
+        let limits = args.dns.cache_limits();
+        if limits.min_ttl > limits.max_ttl {
+            return Err(ConfigError::DnsCacheTtls { min: limits.min_ttl, max: limits.max_ttl }.into());
+        }
+        let dns_metrics = metrics.as_ref().map(|metrics| metrics.flows().dns().clone());
+        let dns = (!args.dns.dns_ports.0.is_empty()).then(|| DnsStage::new(limits, dns_metrics));
         // Named in this order: the endpoints file wins over the node's own
         // addresses, which win over what Kubernetes says.
         let endpoints = SharedEndpoints::default();
@@ -74,25 +85,41 @@ impl CaptureSource {
                 "no interface matches --interface yet; capturing drops only, and interfaces as they appear"
             );
         }
-        Ok((Self { session, endpoints, metrics }, reloads))
+        Ok((Self { session, endpoints, dns, metrics }, reloads))
     }
 
     /// Captures until `stop` turns true or the pipeline is gone, then
     /// detaches and hands out what the kernel still holds.
     pub async fn run(self, input: InputSender, mut stop: watch::Receiver<bool>) -> Result<(), Failure> {
-        let Self { session, endpoints, metrics } = self;
+        let Self { session, endpoints, mut dns, metrics } = self;
         let stopper: StopHandle = session.stop_handle();
         let flows = metrics.as_ref().map(Metrics::flows);
-        let capture = session.run(async |captured| match captured {
-            Captured::Flow(CapturedFlow { mut flow, addresses }) => {
-                if let Some((source, destination)) = addresses {
-                    endpoints.enrich_addrs(&mut flow, source, destination);
+        // Names the flow's endpoints and addresses, counts it and hands it on.
+        let forward = async |mut flow: Flow, addresses: Option<(IpAddr, IpAddr)>, dns: &Option<DnsStage>| {
+            if let Some((source, destination)) = addresses {
+                endpoints.enrich_addrs(&mut flow, source, destination);
+                if let Some(dns) = dns {
+                    dns.name(&mut flow, source, destination);
                 }
-                if let Some(flows) = flows {
-                    flows.observe_flow(&flow);
-                }
-                send(&input, Input::Event(Arc::new(export_event(*flow)))).await
             }
+            if let Some(flows) = flows {
+                flows.observe_flow(&flow);
+            }
+            send(&input, Input::Event(Arc::new(export_event(flow)))).await
+        };
+        let capture = session.run(async |captured| match captured {
+            Captured::Flow(CapturedFlow { flow, addresses }) => forward(*flow, addresses, &dns).await,
+            Captured::Dns(CapturedFlow { flow, addresses: Some(addresses) }, payload) => {
+                let Some(stage) = &mut dns else { return true };
+                for l7 in stage.observe(&flow, addresses, &payload) {
+                    if !forward(l7, Some(addresses), &dns).await {
+                        return false;
+                    }
+                }
+                true
+            }
+            // Not IP: no DNS to read.
+            Captured::Dns(CapturedFlow { addresses: None, .. }, _) => true,
             Captured::Lost(count) => {
                 if let Some(flows) = flows {
                     flows.lost(LostEventSource::PerfEventRingBuffer, count);
@@ -139,6 +166,7 @@ fn session_options(args: &CaptureArgs, node_name: &str) -> SessionOptions {
             report_unspecified_drops: args.report_unspecified_drops,
             drops: args.capture_drops,
             tc_mode: args.tc_mode,
+            dns_ports: args.dns.dns_ports.0.clone(),
         },
         interfaces: args.interfaces.clone(),
         node_name: node_name.to_owned(),

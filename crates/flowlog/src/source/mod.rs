@@ -1,8 +1,9 @@
 //! Where an exporting command's events come from: the only part in which
 //! `run` and `replay` differ.
 //!
-//! - [`capture`]: `flowlog run`'s eBPF capture, its flows named by the
-//!   enrichment stage;
+//! - [`capture`]: `flowlog run`'s eBPF capture, its DNS packets read as L7
+//!   flows by the DNS stage ([`dns`]), its flows named by the enrichment
+//!   stage;
 //! - [`replay`]: `flowlog replay`'s export lines, read from a file, a FIFO
 //!   or standard input.
 //!
@@ -11,6 +12,7 @@
 //! exporters' filters, as Hubble counts the flows it processes).
 
 pub mod capture;
+mod dns;
 mod follow;
 pub mod replay;
 
