@@ -29,6 +29,9 @@ use support::{Child, Running, get, metrics_address, sum, wait_for};
 const CLIENT: &str = "10.211.1.2";
 const SERVER: &str = "10.211.2.2";
 const SERVER_V6: &str = "fd00:211::2";
+/// The pods' IPv6 addresses, over which the client asks once too.
+const CLIENT_IP6: &str = "fd00:211:1::2";
+const SERVER_IP6: &str = "fd00:211:2::2";
 /// The service on the answered address.
 const WEB_PORT: u16 = 8080;
 /// A second DNS port, where nothing listens: the undecodable datagrams go there.
@@ -83,6 +86,9 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     node.add_pod(&client, "lxc-client", "10.211.1.1", CLIENT);
     node.add_pod(&server, "lxc-server", "10.211.2.1", SERVER);
     node.run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap());
+    add_ipv6(&node, &client, "lxc-client", "fd00:211:1::1", CLIENT_IP6);
+    add_ipv6(&node, &server, "lxc-server", "fd00:211:2::1", SERVER_IP6);
+    node.run(|| std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").unwrap());
     let _dnsmasq = start_dnsmasq(&server, dir.path());
 
     let mut command = Command::new("nsenter");
@@ -91,7 +97,10 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     command.arg(format!("--dns-ports=53,{JUNK_PORT}"));
     command.arg("--endpoints-file").arg(&endpoints).arg("--flowlogs-config-path").arg(&flowlogs);
     command.arg("--export-file-path").arg(&output);
-    command.args(["--export-allowlist", r#"{"source_ip":["10.211.0.0/16"]} {"destination_ip":["10.211.0.0/16"]}"#]);
+    command.args([
+        "--export-allowlist",
+        r#"{"source_ip":["10.211.0.0/16","fd00:211::/32"]} {"destination_ip":["10.211.0.0/16","fd00:211::/32"]}"#,
+    ]);
     command.env_remove("RUST_LOG").env_remove("K8S_NODE_NAME");
     let flowlog = Running::spawn(command);
     let ready = wait_for(Duration::from_secs(10), || flowlog.stderr().contains("capturing;"));
@@ -103,6 +112,7 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     assert!(dig(&client, &["missing.shop.test", "A"]).contains("status: NXDOMAIN"));
     assert!(dig(&client, &["+tcp", "api.shop.test", "A"]).contains(SERVER));
     let web_client_port = connect_to_web(&client, &server);
+    assert!(dig_once(&client, SERVER_IP6, &["ns.shop.test", "A"]).contains(SERVER));
     send_undecodable(&client);
 
     // The undecodable datagrams are the last packets: once they are
@@ -187,6 +197,12 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     assert_eq!(tcp_response["l7"]["dns"]["ips"], json!([SERVER]));
     assert!(tcp_response["l7"]["latency_ns"].as_str().is_some(), "{tcp_response}");
 
+    // Over IPv6: the payload found behind the IPv6 header.
+    let ipv6_query = one("REQUEST", "ns.shop.test.", "UDP");
+    assert_eq!(ipv6_query["IP"], json!({"source": CLIENT_IP6, "destination": SERVER_IP6, "ipVersion": "IPv6"}));
+    let ipv6_response = one("RESPONSE", "ns.shop.test.", "UDP");
+    assert_eq!(ipv6_response["l7"]["dns"]["ips"], json!([SERVER]));
+
     // The connection to the answered address carries the names it was asked by.
     let syn = flows
         .iter()
@@ -215,7 +231,7 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     assert_eq!(missing.len(), 2, "{missing:?}");
     assert!(missing.iter().all(|f| f["l7"]["dns"]["query"] == "missing.shop.test."), "{missing:?}");
     let l7_flows = flows.iter().filter(|f| f["Type"] == "L7").count();
-    assert_eq!(l7_flows, 8, "four queries, four answers\n{}", everything());
+    assert_eq!(l7_flows, 10, "five queries, five answers\n{}", everything());
     for name in ["dns", "l7"] {
         let selected = flow_log(name);
         assert_eq!(selected.len(), l7_flows, "{name}: {selected:?}");
@@ -226,17 +242,17 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     let metric = |name: &str, labels: &[&str]| sum(&metrics, name, labels);
     assert_eq!(
         metric("hubble_dns_queries_total", &[r#"rcode="""#, r#"qtypes="A""#, r#"ips_returned="0""#]),
-        3,
+        4,
         "{metrics}"
     );
     assert_eq!(metric("hubble_dns_queries_total", &[r#"qtypes="AAAA""#]), 1, "{metrics}");
     assert_eq!(
         metric("hubble_dns_responses_total", &[r#"rcode="No Error""#, r#"qtypes="A""#, r#"ips_returned="1""#]),
-        2
+        3
     );
     assert_eq!(metric("hubble_dns_responses_total", &[r#"rcode="Non-Existent Domain""#, r#"ips_returned="0""#]), 1);
     assert_eq!(metric("hubble_dns_response_types_total", &[r#"type="CNAME""#, r#"qtypes="A""#]), 1, "{metrics}");
-    assert_eq!(metric("hubble_dns_response_types_total", &[r#"type="A""#, r#"qtypes="A""#]), 2, "{metrics}");
+    assert_eq!(metric("hubble_dns_response_types_total", &[r#"type="A""#, r#"qtypes="A""#]), 3, "{metrics}");
     assert_eq!(metric("hubble_dns_response_types_total", &[r#"type="AAAA""#]), 1, "{metrics}");
     // The undecodable datagrams, once on each veth; nothing else was skipped.
     assert_eq!(metric("flowlog_dns_skipped_total", &[r#"reason="cut""#]), 2, "{metrics}");
@@ -272,23 +288,27 @@ fn bad_dns_options_are_refused_before_anything_is_loaded() {
     );
 }
 
-/// dnsmasq answering on the server pod's address: `api.shop.test` (A and
-/// AAAA) and `www.shop.test`, a CNAME of it, with a TTL of 300 s; other
-/// names under `shop.test` do not exist. Returns once it answers.
+/// dnsmasq answering on the server pod's addresses: `api.shop.test` (A and
+/// AAAA), `www.shop.test`, a CNAME of it, and `ns.shop.test` (A), with a
+/// TTL of 300 s; other names under `shop.test` do not exist. Returns once
+/// it answers on both addresses.
 fn start_dnsmasq(server: &Netns, dir: &Path) -> Child {
     let log = std::fs::File::create(dir.join("dnsmasq.log")).unwrap();
     let child = Command::new("nsenter")
         .arg(server.nsenter_arg())
         .args(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts"])
-        .args(["--bind-interfaces", &format!("--listen-address={SERVER}"), "--user=root", "--pid-file"])
+        .args(["--bind-interfaces", &format!("--listen-address={SERVER},{SERVER_IP6}"), "--user=root", "--pid-file"])
         .args(["--local-ttl=300", &format!("--host-record=api.shop.test,{SERVER},{SERVER_V6}")])
+        .arg(format!("--host-record=ns.shop.test,{SERVER}"))
         .args(["--cname=www.shop.test,api.shop.test", "--local=/shop.test/", "--log-queries", "--log-facility=-"])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .expect("dnsmasq (apt-get install -y dnsmasq)");
     let child = Child(child);
-    let answers = wait_for(Duration::from_secs(10), || dig_once(server, &["api.shop.test", "A"]).contains(SERVER));
+    let answers = wait_for(Duration::from_secs(10), || {
+        [SERVER, SERVER_IP6].iter().all(|at| dig_once(server, at, &["api.shop.test", "A"]).contains(SERVER))
+    });
     assert!(
         answers.is_some(),
         "dnsmasq does not answer:\n{}",
@@ -297,21 +317,31 @@ fn start_dnsmasq(server: &Netns, dir: &Path) -> Child {
     child
 }
 
-/// What dig prints for one query from `client` to the server.
+/// What dig prints for one query from `client` to the server's IPv4 address.
 fn dig(client: &Netns, query: &[&str]) -> String {
-    let printed = dig_once(client, query);
+    let printed = dig_once(client, SERVER, query);
     assert!(printed.contains("status:"), "dig {query:?} got no answer:\n{printed}");
     printed
 }
 
-fn dig_once(from: &Netns, query: &[&str]) -> String {
+/// What dig prints for one query from `from` to `server`, answered or not.
+fn dig_once(from: &Netns, server: &str, query: &[&str]) -> String {
     let output = Command::new("nsenter")
         .arg(from.nsenter_arg())
-        .args(["dig", &format!("@{SERVER}"), "+tries=1", "+time=2"])
+        .args(["dig", &format!("@{server}"), "+tries=1", "+time=2"])
         .args(query)
         .output()
         .expect("dig (apt-get install -y bind9-dnsutils)");
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Gives `pod` an IPv6 address and a default route through the node, as
+/// `Netns::add_pod` does for IPv4 (without duplicate address detection, so
+/// the addresses work at once).
+fn add_ipv6(node: &Netns, pod: &Netns, host_side: &str, gateway: &str, address: &str) {
+    node.ip(&["-6", "addr", "add", &format!("{gateway}/64"), "dev", host_side, "nodad"]);
+    pod.ip(&["-6", "addr", "add", &format!("{address}/64"), "dev", "eth0", "nodad"]);
+    pod.ip(&["-6", "route", "add", "default", "via", gateway]);
 }
 
 /// Two datagrams to the second DNS port that are no DNS message flowlog can
