@@ -312,3 +312,96 @@ fn a_closed_or_broken_log_stream_does_not_stop_a_replay() {
         assert_eq!(lines_of(&out).len(), sample_events(), "every line exported with the log stream {name}");
     }
 }
+
+/// One flow line at second `second` of 2026-12-02 06:00, its Summary naming it.
+fn timed_line(second: u32, summary: &str) -> String {
+    format!(
+        "{{\"flow\":{{\"time\":\"2026-12-02T06:00:{second:02}Z\",\"Summary\":\"{summary}\"}},\"time\":\"2026-12-02T06:00:{second:02}Z\"}}\n"
+    )
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn an_archive_replays_in_time_order_gzipped_backups_and_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    // As --export-file-compress leaves them: backups named by rotation time, gzipped; the live file last.
+    std::fs::write(
+        path("events-2026-12-02T06-00-20.000.log.gz"),
+        gzip(&(timed_line(10, "b1") + &timed_line(11, "b2"))),
+    )
+    .unwrap();
+    std::fs::write(path("events-2026-12-02T06-00-10.000.log.gz"), gzip(&timed_line(5, "a"))).unwrap();
+    std::fs::write(path("events-2026-12-02T06-00-30.000.log"), timed_line(25, "c")).unwrap();
+    std::fs::write(path("events.log"), timed_line(40, "live")).unwrap();
+    let pattern = path("events*").display().to_string();
+
+    let all = Flowlog::replay(&["--input", &pattern, "--export-file-path", "stdout"]).success();
+    let in_order = [(5, "a"), (10, "b1"), (11, "b2"), (25, "c"), (40, "live")];
+    assert_eq!(all.stdout, in_order.map(|(second, summary)| timed_line(second, summary)).concat());
+
+    // A window: from 06:00:10 (inclusive) to 06:00:25 (exclusive), and several --input.
+    let window = Flowlog::replay(&[
+        "--input",
+        path("events.log").to_str().unwrap(),
+        "--input",
+        &path("events-*.gz").display().to_string(),
+        "--since",
+        "2026-12-02T07:00:10+01:00",
+        "--until",
+        "2026-12-02T06:00:25Z",
+        "--export-file-path",
+        "stdout",
+    ])
+    .success();
+    assert_eq!(window.stdout, timed_line(10, "b1") + &timed_line(11, "b2"));
+    assert!(window.stderr.contains("outside_the_window=1"), "{}", window.stderr);
+
+    // Durations before now: the whole archive is within the last 100,000 hours, and none of it before then.
+    let since = Flowlog::replay(&["--input", &pattern, "--since", "100000h", "--export-file-path", "stdout"]).success();
+    assert_eq!(since.stdout, all.stdout);
+    let until = Flowlog::replay(&["--input", &pattern, "--until", "100000h", "--export-file-path", "stdout"]).success();
+    assert_eq!(until.stdout, "");
+
+    // Gzip on standard input too, recognised by its magic bytes.
+    let mut child = Flowlog::replay(&["--export-file-path", "stdout"]).command();
+    child.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&gzip(&timed_line(1, "z"))).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), timed_line(1, "z"));
+}
+
+#[test]
+fn inputs_that_cannot_be_replayed_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let nothing = dir.path().join("*.log").display().to_string();
+    let refused = Flowlog::replay(&["--input", &nothing, "--export-file-path", "stdout"]).failure();
+    assert_eq!(refused.code, Some(2));
+    assert!(refused.stderr.contains("no file matches it"), "{}", refused.stderr);
+    let when = Flowlog::replay(&["--since", "tuesday", "--export-file-path", "stdout"]).stdin("").failure();
+    assert!(when.stderr.contains(r#"--since "tuesday": not an RFC 3339 time"#), "{}", when.stderr);
+    let gz = dir.path().join("a.log.gz");
+    std::fs::write(&gz, gzip(&timed_line(1, "x"))).unwrap();
+    let follow =
+        Flowlog::replay(&["--input", gz.to_str().unwrap(), "--follow", "--export-file-path", "stdout"]).failure();
+    assert!(follow.stderr.contains("is gzipped, and a gzipped file does not grow"), "{}", follow.stderr);
+    let plain = dir.path().join("b.log");
+    std::fs::write(&plain, timed_line(2, "y")).unwrap();
+    let two = Flowlog::replay(&[
+        "--input",
+        gz.to_str().unwrap(),
+        "--input",
+        plain.to_str().unwrap(),
+        "--follow",
+        "--export-file-path",
+        "stdout",
+    ])
+    .failure();
+    assert!(two.stderr.contains("--follow reads one file"), "{}", two.stderr);
+}

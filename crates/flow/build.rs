@@ -1,10 +1,12 @@
 //! Compiles the `.proto` files into prost types, a descriptor set for
-//! prost-reflect, and the Hubble JSON encoder for every message.
+//! prost-reflect, and the Hubble JSON encoder and decoder for every message.
 //!
 //! protox is a protobuf compiler written in Rust, so building needs no `protoc`.
 
 #[path = "build/json_codegen.rs"]
 mod json_codegen;
+#[path = "build/json_decode_codegen.rs"]
+mod json_decode_codegen;
 
 use std::path::PathBuf;
 
@@ -22,6 +24,9 @@ fn main() {
 
     let encoder = json_codegen::generate(&descriptors);
     std::fs::write(out_dir.join("hubble_json.rs"), encoder).expect("write hubble_json.rs");
+
+    let decoder = json_decode_codegen::generate(&descriptors);
+    std::fs::write(out_dir.join("hubble_json_read.rs"), decoder).expect("write hubble_json_read.rs");
 
     prost_build::Config::new().compile_fds(descriptors).expect("generate prost types");
 }

@@ -62,7 +62,7 @@ fn encoding(c: &mut Criterion) {
             String::from_utf8(line).unwrap().trim_end().to_owned()
         })
         .collect();
-    let decoder = LineDecoder::default();
+    let decoder = LineDecoder;
     let mut group = c.benchmark_group("decode_line");
     group.throughput(Throughput::Elements(lines.len() as u64));
     group.bench_function("whole_flow", |b| {

@@ -1,17 +1,16 @@
 //! Reading export lines back into events.
 //!
-//! Accepts what Cilium's exporter and `hubble observe -o jsonpb` write: one
-//! JSON object per line, keys as proto names (`pod_name`) or protojson camel
-//! case (`podName`), enums by name or number, 64-bit integers as strings or
-//! numbers. Like the Hubble CLI, a line with fields this schema does not know
-//! (from a newer Cilium) is still read, without those fields, and the caller
-//! is told so it can warn once.
+//! Accepts what Cilium's exporter and `hubble observe -o jsonpb` write, and
+//! everything else Go's protojson reader accepts (the forms are listed in
+//! [`crate::json::read`], whose decoder is generated from the schema as the
+//! encoder is). Like the Hubble CLI, a line with fields this schema does not
+//! know (from a newer Cilium) is still read, without those fields, and the
+//! caller is told how many so it can warn.
 
 use std::io::BufRead;
 
-use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor};
-
-use crate::{ExportEvent, descriptors};
+use crate::ExportEvent;
+use crate::json::read::read_event;
 
 /// The longest line read; a longer one is reported and skipped.
 pub const MAX_LINE_BYTES: usize = 16 << 20;
@@ -41,50 +40,22 @@ pub enum DecodeError {
 pub struct Decoded {
     /// The event.
     pub event: ExportEvent,
-    /// True when the line had fields this schema does not know; they were dropped.
-    pub dropped_unknown_fields: bool,
+    /// How many keys the line had that this schema does not know; they were skipped.
+    pub unknown_fields: u32,
 }
 
 /// Decodes single export lines.
-#[derive(Debug, Clone)]
-pub struct LineDecoder {
-    descriptor: MessageDescriptor,
-    strict: DeserializeOptions,
-    lenient: DeserializeOptions,
-}
-
-impl Default for LineDecoder {
-    fn default() -> Self {
-        Self {
-            descriptor: descriptors::message("observer.ExportEvent"),
-            strict: DeserializeOptions::new(),
-            lenient: DeserializeOptions::new().deny_unknown_fields(false),
-        }
-    }
-}
+#[derive(Debug, Clone, Default)]
+pub struct LineDecoder;
 
 impl LineDecoder {
     /// Decodes one line (without its line terminator).
     pub fn decode(&self, line: &str) -> Result<Decoded, DecodeError> {
-        let (message, dropped_unknown_fields) = match self.deserialize(line, &self.strict) {
-            Ok(message) => (message, false),
-            Err(strict_error) => match self.deserialize(line, &self.lenient) {
-                Ok(message) => (message, true),
-                Err(_) => return Err(DecodeError::Invalid(strict_error)),
-            },
-        };
-        let event: ExportEvent = message.transcode_to().map_err(|e| DecodeError::Invalid(e.to_string()))?;
-        if event.response_types.is_none() {
-            return Err(DecodeError::NoEvent);
+        let (event, unknown_fields) = read_event(line).map_err(|e| DecodeError::Invalid(describe_json_error(&e)))?;
+        match event {
+            Some(event) if event.response_types.is_some() => Ok(Decoded { event, unknown_fields }),
+            _ => Err(DecodeError::NoEvent),
         }
-        Ok(Decoded { event, dropped_unknown_fields })
-    }
-
-    fn deserialize(&self, line: &str, options: &DeserializeOptions) -> Result<DynamicMessage, String> {
-        let mut json = serde_json::Deserializer::from_str(line);
-        DynamicMessage::deserialize_with_options(self.descriptor.clone(), &mut json, options)
-            .and_then(|message| json.end().map(|()| message))
-            .map_err(|e| describe_json_error(&e))
     }
 }
 
@@ -123,7 +94,7 @@ pub struct ExportLines<R> {
 impl<R: BufRead> ExportLines<R> {
     /// Reads export lines from `reader`.
     pub fn new(reader: R) -> Self {
-        Self { reader, decoder: LineDecoder::default(), line: 0, buffer: Vec::new(), failed: false }
+        Self { reader, decoder: LineDecoder, line: 0, buffer: Vec::new(), failed: false }
     }
 
     /// Reads the next line into `self.buffer`; false at the end of input.
@@ -175,6 +146,7 @@ impl<R: BufRead> Iterator for ExportLines<R> {
                 }
                 Err(error) => return fail(error),
             }
+            // Checked whole, once: the parser then need not check each string.
             let Ok(text) = std::str::from_utf8(&self.buffer) else {
                 return fail(DecodeError::NotUtf8);
             };

@@ -57,12 +57,23 @@ pub struct LogArgs {
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Export lines to read: a file, a FIFO, or `-` for standard input.
+    /// Export lines to read: a file, a FIFO, a glob pattern (`'events*.log*'`),
+    /// or `-` for standard input. Repeatable. Files are read in time order:
+    /// rotated backups by the time in their names, then the others; gzipped
+    /// files (as `--export-file-compress` writes them) are recognised and
+    /// decompressed.
     #[arg(long, default_value = "-", value_name = "PATH")]
-    pub input: String,
+    pub input: Vec<String>,
     /// Keep reading a file as it grows, like `tail -f`, until SIGINT/SIGTERM.
     #[arg(long)]
     pub follow: bool,
+    /// Replay only events from this time on: RFC 3339 (`2026-12-02T06:00:00Z`)
+    /// or a duration before now (`1h30m`), as `hubble observe --since`.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Replay only events before this time: RFC 3339 or a duration before now.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }

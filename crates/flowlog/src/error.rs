@@ -53,6 +53,37 @@ pub enum ConfigError {
         /// `--dns-cache-max-ttl`.
         max: std::time::Duration,
     },
+    /// `--follow` with more than one input.
+    #[error("--follow reads one file; {count} inputs were given")]
+    FollowMany {
+        /// How many inputs there are.
+        count: usize,
+    },
+    /// `--follow` on a gzipped file, which is complete by definition.
+    #[error("--follow: {path} is gzipped, and a gzipped file does not grow; replay it without --follow")]
+    FollowGzip {
+        /// The input.
+        path: String,
+    },
+    /// `-` among other inputs.
+    #[error("--input -: standard input cannot be read together with files")]
+    StdinWithFiles,
+    /// A glob pattern that is invalid or matches nothing.
+    #[error("--input {pattern}: {reason}")]
+    InputPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `--since` or `--until` that is neither a time nor a duration.
+    #[error("--{flag} {value:?}: not an RFC 3339 time (2026-12-02T06:00:00Z) or a duration before now (1h30m)")]
+    ReplayWindow {
+        /// `since` or `until`.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// `--follow` with standard input.
     #[error("--follow needs --input to name a file")]
     FollowStdin,

@@ -36,6 +36,7 @@
 //! except a `oneof` member (`l4.TCP`) that is not the active one.
 
 mod encode;
+pub mod read;
 mod selection;
 pub mod write;
 

@@ -4,8 +4,8 @@
 //! - [`capture`]: `flowlog run`'s eBPF capture, its DNS packets read as L7
 //!   flows by the DNS stage ([`dns`]), its flows named by the enrichment
 //!   stage;
-//! - [`replay`]: `flowlog replay`'s export lines, read from a file, a FIFO
-//!   or standard input.
+//! - [`replay`]: `flowlog replay`'s export lines, read from files (gzipped
+//!   or not, in time order: [`inputs`]), a FIFO or standard input.
 //!
 //! A source feeds the pipeline's input until its input ends or it is told
 //! to stop, counting every event in the flow metrics as it goes (before the
@@ -14,6 +14,7 @@
 pub mod capture;
 mod dns;
 mod follow;
+mod inputs;
 pub mod replay;
 
 use flowlog_config::Requester;
@@ -31,7 +32,7 @@ pub enum Source {
     /// The agent's capture.
     Capture(Box<capture::CaptureSource>),
     /// A replay of export lines.
-    Replay(replay::ReplaySource),
+    Replay(Box<replay::ReplaySource>),
 }
 
 impl Source {
@@ -134,7 +135,7 @@ impl SourceArgs<'_> {
             }
             SourceArgs::Replay(args) => {
                 let flows = metrics.map(|metrics| metrics.flows().clone());
-                Ok((Source::Replay(replay::ReplaySource::new(args, node_name, flows)?), Vec::new()))
+                Ok((Source::Replay(Box::new(replay::ReplaySource::new(args, node_name, flows)?)), Vec::new()))
             }
         }
     }

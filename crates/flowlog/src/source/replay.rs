@@ -1,24 +1,25 @@
-//! `flowlog replay`'s source: Hubble export lines from a file, a FIFO or
-//! standard input.
+//! `flowlog replay`'s source: Hubble export lines from files (gzipped or
+//! not, in time order: [`inputs`](super::inputs)), a FIFO or standard input.
 //!
-//! A reader thread of its own opens the input (opening a FIFO waits for its
-//! writer), decodes each line and sends it to the pipeline, waiting when
-//! the pipeline is full: a replay loses nothing. Malformed lines are
-//! reported with their number and skipped. Told to stop, the source stops
-//! handing lines on at once, even while the thread still waits for input.
+//! A reader thread of its own opens each input in turn (opening a FIFO
+//! waits for its writer), decodes each line and sends it to the pipeline,
+//! waiting when the pipeline is full: a replay loses nothing. Malformed
+//! lines are reported with their input and number and skipped; events
+//! outside `--since`/`--until` are passed over. Told to stop, the source
+//! stops handing lines on at once, even while the thread still waits for
+//! input.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use flowlog_export::{Input, InputSender};
+use flowlog_export::{Input as PipelineInput, InputSender};
 use flowlog_flow::decode::ExportLines;
 use flowlog_flow::export_event::ResponseTypes;
+use flowlog_flow::{ExportEvent, Timestamp};
 use flowlog_metrics::FlowMetrics;
 use tokio::sync::{oneshot, watch};
 
-use super::follow::Follow;
+use super::inputs::{self, Input};
 use super::stopped;
 use crate::cli::ReplayArgs;
 use crate::error::{ConfigError, Failure, RuntimeError};
@@ -26,19 +27,29 @@ use crate::error::{ConfigError, Failure, RuntimeError};
 /// What to replay, not opened yet.
 #[derive(Debug)]
 pub struct ReplaySource {
-    path: String,
+    inputs: Vec<Input>,
     follow: bool,
+    window: Window,
     node_name: String,
     flows: Option<FlowMetrics>,
 }
 
 impl ReplaySource {
-    /// The input `args` name; checked, not opened.
+    /// The inputs `args` name, found and ordered, not opened.
     pub fn new(args: &ReplayArgs, node_name: &str, flows: Option<FlowMetrics>) -> Result<Self, Failure> {
-        if args.input == "-" && args.follow {
-            return Err(ConfigError::FollowStdin.into());
+        let inputs = inputs::resolve(&args.input)?;
+        if args.follow {
+            match inputs.as_slice() {
+                [Input::Stdin] => return Err(ConfigError::FollowStdin.into()),
+                [_] => {}
+                many => return Err(ConfigError::FollowMany { count: many.len() }.into()),
+            }
         }
-        Ok(Self { path: args.input.clone(), follow: args.follow, node_name: node_name.to_owned(), flows })
+        let window = Window {
+            since: args.since.as_deref().map(|value| window_time("since", value)).transpose()?,
+            until: args.until.as_deref().map(|value| window_time("until", value)).transpose()?,
+        };
+        Ok(Self { inputs, follow: args.follow, window, node_name: node_name.to_owned(), flows })
     }
 
     /// Reads the input into `input` until it ends or `stop` turns true.
@@ -73,14 +84,28 @@ struct Reader {
 }
 
 impl Reader {
-    /// Decodes every line of the input into the pipeline.
+    /// Decodes every line of every input into the pipeline.
     fn read(self) -> Result<(), Failure> {
-        let lines = open(&self.source.path, self.source.follow)?;
-        let source = self.source.path.as_str();
-        let (mut events, mut rejected) = (0u64, 0u64);
         let mut warned_unknown_fields = false;
+        for input in &self.source.inputs {
+            if !self.read_input(input, &mut warned_unknown_fields)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes every line of `input` into the pipeline; false when the
+    /// replay is to stop.
+    fn read_input(&self, input: &Input, warned_unknown_fields: &mut bool) -> Result<bool, Failure> {
+        let lines = input.open(self.source.follow)?;
+        let name = input.name();
+        let source = name.as_str();
+        let (mut events, mut rejected, mut outside) = (0u64, 0u64, 0u64);
+        let mut going_on = true;
         for line in ExportLines::new(lines) {
             if self.stopping.load(Ordering::Relaxed) {
+                going_on = false;
                 break;
             }
             let mut decoded = match line {
@@ -91,12 +116,16 @@ impl Reader {
                     continue;
                 }
             };
-            if decoded.dropped_unknown_fields && !warned_unknown_fields {
-                warned_unknown_fields = true;
+            if decoded.unknown_fields > 0 && !*warned_unknown_fields {
+                *warned_unknown_fields = true;
                 tracing::warn!(
                     input = source,
                     "input has fields this flowlog does not know (from a newer Cilium?); they are dropped"
                 );
+            }
+            if !self.source.window.holds(&decoded.event) {
+                outside += 1;
+                continue;
             }
             // Flows carry their own node name; other events take the input
             // line's or, failing that, ours.
@@ -107,23 +136,50 @@ impl Reader {
             if let Some(flows) = &self.source.flows {
                 flows.observe(&decoded.event);
             }
-            if self.input.send(Input::Event(Arc::new(decoded.event))).is_err() {
+            if self.input.send(PipelineInput::Event(Arc::new(decoded.event))).is_err() {
+                going_on = false;
                 break;
             }
             events += 1;
         }
-        tracing::info!(input = source, events, rejected, "input ended");
-        Ok(())
+        if outside > 0 {
+            tracing::info!(input = source, events, rejected, outside_the_window = outside, "input ended");
+        } else {
+            tracing::info!(input = source, events, rejected, "input ended");
+        }
+        Ok(going_on)
     }
 }
 
-fn open(path: &str, follow: bool) -> Result<Box<dyn BufRead>, Failure> {
-    let reader: Box<dyn Read> = match path {
-        "-" => Box::new(std::io::stdin()),
-        path => {
-            let file = File::open(path).map_err(|error| RuntimeError::OpenInput { path: path.to_owned(), error })?;
-            if follow { Box::new(Follow::new(file)) } else { Box::new(file) }
-        }
-    };
-    Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
+/// `--since` and `--until`: the events replayed are those whose time is at
+/// or after `since` and before `until`. An event without a time is kept.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+}
+
+impl Window {
+    fn holds(&self, event: &ExportEvent) -> bool {
+        let flow_time = match &event.response_types {
+            Some(ResponseTypes::Flow(flow)) => flow.time,
+            _ => None,
+        };
+        let Some(time) = event.time.or(flow_time) else { return true };
+        let key = |t: &Timestamp| (t.seconds, t.nanos);
+        self.since.is_none_or(|since| key(&time) >= key(&since))
+            && self.until.is_none_or(|until| key(&time) < key(&until))
+    }
+}
+
+/// A `--since`/`--until` value: an RFC 3339 time, or a Go duration before now.
+fn window_time(flag: &'static str, value: &str) -> Result<Timestamp, ConfigError> {
+    let refused = || ConfigError::ReplayWindow { flag, value: value.to_owned() };
+    if let Ok(time) = flowlog_flow::json::read::parse_timestamp(value) {
+        return Ok(time);
+    }
+    let ago = flowlog_config::parse_go_duration(value).map_err(|_| refused())?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let then = now.checked_sub(ago).ok_or_else(refused)?;
+    Ok(Timestamp { seconds: then.as_secs() as i64, nanos: then.subsec_nanos() as i32 })
 }
