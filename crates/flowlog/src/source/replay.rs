@@ -142,11 +142,7 @@ impl Reader {
             }
             events += 1;
         }
-        if outside > 0 {
-            tracing::info!(input = source, events, rejected, outside_the_window = outside, "input ended");
-        } else {
-            tracing::info!(input = source, events, rejected, "input ended");
-        }
+        tracing::info!(input = source, events, rejected, outside_the_window = outside, "input ended");
         Ok(going_on)
     }
 }
