@@ -25,7 +25,10 @@ use crate::recent::Recent;
 use crate::stream::{Segment, StreamKey, Streams};
 
 /// How long a message seen on one interface is the same message on another.
-pub const DUPLICATE_WINDOW_NS: u64 = 1_000_000_000;
+/// Crossing the node takes microseconds, but a packet can wait for its next
+/// hop's neighbour resolution first: a second or more when an IPv6 address
+/// is still tentative, up to three ARP or NDP probes of a second each.
+pub const DUPLICATE_WINDOW_NS: u64 = 5_000_000_000;
 /// How long a query waits for its response.
 pub const QUERY_TIMEOUT_NS: u64 = 30 * 1_000_000_000;
 /// The most queries waiting for their response.

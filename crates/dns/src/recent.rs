@@ -1,5 +1,5 @@
 //! A bounded map whose entries count only for a while: the messages seen
-//! in the last second, the queries still waiting for their response.
+//! in the last seconds, the queries still waiting for their response.
 
 use std::hash::Hash;
 
