@@ -352,19 +352,26 @@ impl crate::json::HubbleJson for {path} {{
 /// `google.protobuf.Any` renders its payload's fields inline after `@type`, so
 /// the encoder must know every message a payload can be: all of ours.
 fn write_any_dispatch(out: &mut String, messages: &[MessageInfo]) {
+    write_type_dispatch(
+        out,
+        messages,
+        "/// Appends an `Any` whose payload is one of this crate's messages.
+pub(crate) fn write_any_message(out: &mut Vec<u8>, any: &prost_types::Any, full_name: &str) -> Option<Result<(), crate::json::EncodeError>>",
+        |rust_path| format!("crate::json::write_any_payload::<{rust_path}>(out, any)"),
+    );
+}
+
+/// Appends `signature` with a body that matches `full_name` against every
+/// message's proto name and evaluates `call(rust_path)` for it, `None` for
+/// any other name: how an `Any` finds its payload's type.
+pub fn write_type_dispatch(out: &mut String, messages: &[MessageInfo], signature: &str, call: impl Fn(&str) -> String) {
     let mut arms = String::new();
     for message in messages {
-        writeln!(
-            arms,
-            "\"{}\" => crate::json::write_any_payload::<{}>(out, any),",
-            message.full_name, message.rust_path
-        )
-        .unwrap();
+        writeln!(arms, "\"{}\" => {},", message.full_name, call(&message.rust_path)).unwrap();
     }
     write!(
         out,
-        "/// Appends an `Any` whose payload is one of this crate's messages.
-pub(crate) fn write_any_message(out: &mut Vec<u8>, any: &prost_types::Any, full_name: &str) -> Option<Result<(), crate::json::EncodeError>> {{
+        "{signature} {{
     Some(match full_name {{
 {arms}        _ => return None,
     }})

@@ -14,7 +14,7 @@ use heck::ToUpperCamelCase;
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{FieldDescriptorProto, FileDescriptorSet};
 
-use super::json_codegen::{MessageInfo, line_messages, rust_field_name, rust_type_path};
+use super::json_codegen::{MessageInfo, line_messages, rust_field_name, rust_type_path, write_type_dispatch};
 
 /// Returns the Rust source of the decoder for every message an export line can hold.
 pub fn generate(set: &FileDescriptorSet) -> String {
@@ -167,24 +167,11 @@ impl crate::json::read::ReadFields for {path} {{
 /// An `Any` holds its payload's fields inline after `@type`: the decoder
 /// must know every message a payload can be, as the encoder does.
 fn write_any_dispatch(out: &mut String, messages: &[MessageInfo]) {
-    let mut arms = String::new();
-    for message in messages {
-        writeln!(
-            arms,
-            "\"{}\" => crate::json::read::any_payload::<{}>(value, unknown),",
-            message.full_name, message.rust_path
-        )
-        .unwrap();
-    }
-    write!(
+    write_type_dispatch(
         out,
+        messages,
         "/// Reads the payload of an `Any` whose type is one of this crate's messages, encoded as protobuf.
-pub(crate) fn read_any_message(full_name: &str, value: serde_json::Value, unknown: &mut u32) -> Option<Result<Vec<u8>, serde_json::Error>> {{
-    Some(match full_name {{
-{arms}        _ => return None,
-    }})
-}}
-"
-    )
-    .unwrap();
+pub(crate) fn read_any_message(full_name: &str, value: serde_json::Value, unknown: &mut u32) -> Option<Result<Vec<u8>, serde_json::Error>>",
+        |rust_path| format!("crate::json::read::any_payload::<{rust_path}>(value, unknown)"),
+    );
 }
