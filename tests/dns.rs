@@ -89,7 +89,7 @@ fn dns_messages_become_l7_flows_and_their_answers_name_later_flows() {
     add_ipv6(&node, &client, "lxc-client", "fd00:211:1::1", CLIENT_IP6);
     add_ipv6(&node, &server, "lxc-server", "fd00:211:2::1", SERVER_IP6);
     node.run(|| std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").unwrap());
-    let _dnsmasq = start_dnsmasq(&server, dir.path());
+    let _dnsmasq = start_dnsmasq(&server, &client, dir.path());
 
     let mut command = Command::new("nsenter");
     command.arg(node.nsenter_arg()).arg(env!("CARGO_BIN_EXE_flowlog")).arg("run");
@@ -291,8 +291,10 @@ fn bad_dns_options_are_refused_before_anything_is_loaded() {
 /// dnsmasq answering on the server pod's addresses: `api.shop.test` (A and
 /// AAAA), `www.shop.test`, a CNAME of it, and `ns.shop.test` (A), with a
 /// TTL of 300 s; other names under `shop.test` do not exist. Returns once
-/// it answers on both addresses.
-fn start_dnsmasq(server: &Netns, dir: &Path) -> Child {
+/// the client gets answers on both addresses, so the paths through the node,
+/// its neighbour entries included, work before the capture starts: a first
+/// IPv6 packet can wait seconds for neighbour discovery on new veths.
+fn start_dnsmasq(server: &Netns, client: &Netns, dir: &Path) -> Child {
     let log = std::fs::File::create(dir.join("dnsmasq.log")).unwrap();
     let child = Command::new("nsenter")
         .arg(server.nsenter_arg())
@@ -306,8 +308,8 @@ fn start_dnsmasq(server: &Netns, dir: &Path) -> Child {
         .spawn()
         .expect("dnsmasq (apt-get install -y dnsmasq)");
     let child = Child(child);
-    let answers = wait_for(Duration::from_secs(10), || {
-        [SERVER, SERVER_IP6].iter().all(|at| dig_once(server, at, &["api.shop.test", "A"]).contains(SERVER))
+    let answers = wait_for(Duration::from_secs(20), || {
+        [SERVER, SERVER_IP6].iter().all(|at| dig_once(client, at, &["api.shop.test", "A"]).contains(SERVER))
     });
     assert!(
         answers.is_some(),
