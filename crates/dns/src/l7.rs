@@ -58,6 +58,9 @@ pub fn dns_record(message: &Message) -> Dns {
 pub fn into_l7(mut flow: Flow, message: &Message, latency_ns: u64) -> Flow {
     let dns = dns_record(message);
     let summary = summary(&dns, message.is_response);
+    // An event of its own, so a UUID of its own: one TCP segment can carry
+    // several messages, and the packet's flow may be exported beside them.
+    flow.uuid = flowlog_flow::random_uuid();
     flow.r#type = FlowType::L7 as i32;
     flow.event_type = Some(CiliumEventType { r#type: EVENT_ACCESS_LOG, sub_type: 0 });
     flow.trace_observation_point = TraceObservationPoint::UnknownPoint as i32;
@@ -184,9 +187,13 @@ mod tests {
             event_type: Some(CiliumEventType { r#type: 4, sub_type: 5 }),
             trace_observation_point: TraceObservationPoint::FromEndpoint as i32,
             traffic_direction: 2,
+            uuid: "the packet's".into(),
             ..Flow::default()
         };
+        let other = into_l7(trace.clone(), &message(false, 0, vec![]), 0);
         let flow = into_l7(trace, &message(true, 0, vec![]), 1_500);
+        assert_eq!(flow.uuid.len(), 36);
+        assert_ne!(flow.uuid, other.uuid, "each message its own event");
         assert_eq!(flow.r#type, FlowType::L7 as i32);
         assert_eq!(flow.event_type, Some(CiliumEventType { r#type: 129, sub_type: 0 }));
         assert_eq!(flow.trace_observation_point, 0);

@@ -6,6 +6,7 @@
 //!   exporter; [`decode`] reads such lines back.
 //! - [`icmp`] names ICMPv4 and ICMPv6 types and codes as Hubble (gopacket)
 //!   spells them, for flow summaries and metric labels alike.
+//! - [`random_uuid`] gives every emitted event its own UUID.
 //! - [`descriptors`] gives the schema at run time, for validating field paths
 //!   and parsing filters.
 
@@ -16,6 +17,7 @@ pub mod descriptors;
 pub mod icmp;
 pub mod json;
 pub mod synthetic;
+mod uuids;
 
 /// The generated protobuf types, one module per proto package.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -43,3 +45,4 @@ pub use prost_types::{Any, Timestamp};
 pub use proto::flow::*;
 pub use proto::observer::{ExportEvent, GetFlowsResponse, export_event};
 pub use proto::relay::{NodeState, NodeStatusEvent};
+pub use uuids::random_uuid;

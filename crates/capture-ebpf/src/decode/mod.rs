@@ -133,7 +133,7 @@ impl Decoder {
         let kind = record.kind();
         let mut flow = Flow {
             time: Some(self.clock_offset_ns.timestamp(record.ktime_ns)),
-            uuid: random_uuid(),
+            uuid: flowlog_flow::random_uuid(),
             r#type: FlowType::L3L4 as i32,
             node_name: self.node_name.clone(),
             is_reply: match record.reply() {
@@ -270,17 +270,6 @@ fn tcp_flags(bits: u8) -> TcpFlags {
         // NS lives in the byte before the flags byte, which the kernel side does not copy.
         ns: false,
     }
-}
-
-/// A random (version 4) UUID, hyphenated and lowercase.
-///
-/// The bits come from `uuid`'s `fast-rng`: `rand`'s per-thread generator,
-/// seeded from the operating system, rather than one `getrandom(2)` call per
-/// flow (the syscall was a quarter of the decoder's time). The text is
-/// encoded on the stack and copied once into the `String`.
-fn random_uuid() -> String {
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text).to_owned()
 }
 
 #[cfg(test)]
@@ -468,19 +457,5 @@ mod tests {
         decoder.refresh_clock_offset();
         let again = decoder.decode(&record, None).time.unwrap();
         assert!((again.seconds - time.seconds).abs() <= 1);
-    }
-
-    #[test]
-    fn flow_uuids_are_random_v4_and_distinct() {
-        let uuids: std::collections::HashSet<String> = (0..10_000).map(|_| random_uuid()).collect();
-        assert_eq!(uuids.len(), 10_000);
-        for text in uuids.iter().take(100) {
-            let uuid = uuid::Uuid::parse_str(text).unwrap();
-            assert_eq!(uuid.get_version_num(), 4);
-            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
-            assert_eq!(text, &uuid.hyphenated().to_string());
-        }
-        let other_thread = std::thread::spawn(random_uuid).join().unwrap();
-        assert!(!uuids.contains(&other_thread), "threads are seeded apart");
     }
 }
