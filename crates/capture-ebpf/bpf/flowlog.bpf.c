@@ -160,6 +160,25 @@ struct {
 	__type(value, struct report_value);
 } reports SEC(".maps");
 
+/*
+ * The connection each CPU last looked up in `reports`, with what the table
+ * held for it then. A train of packets of one connection (a TCP window, a
+ * GRO batch, a UDP stream) is decided from this copy, in a line of the CPU's
+ * own memory, instead of hashing the key and reading the shared table's
+ * bucket and entry, lines other CPUs' writes evict (see ct_track_cached).
+ */
+struct last_report {
+	struct report_key key;
+	struct report_value value;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct last_report);
+} last_report SEC(".maps");
+
 /* ---- kernel types (CO-RE) --------------------------------------------- */
 
 struct net_device {
@@ -550,6 +569,57 @@ static __always_inline struct ct_value *ct_connection(const struct flow_record *
 	return v;
 }
 
+static __always_inline bool same_report_key(const struct report_key *a, const struct report_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+#pragma unroll
+	for (unsigned int i = 0; i < sizeof(struct report_key) / 4; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
+/*
+ * Decides from this CPU's copy of the connection's report entry, when the
+ * packet is of the connection last looked up and changes nothing the entry
+ * holds: its direction was seen, its TCP flags were all seen, the
+ * connection is not closing and the packet is not a SYN that could start a
+ * new one. Returns 1 to report, 0 not to, -1 when the table must decide.
+ *
+ * The copy is never newer than the table (other CPUs only add flags and
+ * move the report time on), so a packet it holds back is one the table
+ * would have held back too; what it cannot see is the entry being replaced
+ * meanwhile: evicted under table pressure, or a port reused on another CPU
+ * within the interval, where the table would report the packet as new.
+ */
+static __always_inline int ct_track_cached(struct flow_record *rec, const struct last_report *last,
+					   const struct report_key *key, bool src_is_lo, const struct flowlog_config *cfg)
+{
+	const struct report_value *c = &last->value;
+	bool reply;
+	__u8 dir_bit, seen;
+
+	if (!same_report_key(&last->key, key))
+		return -1;
+	reply = src_is_lo != (bool)c->orig_src_is_lo;
+	dir_bit = reply ? 2 : 1;
+	seen = reply ? c->flags_seen[1] : c->flags_seen[0];
+	if (!(c->dirs_seen & dir_bit) || (rec->tcp_flags & ~seen) ||
+	    ((c->flags_seen[0] | c->flags_seen[1]) & (TCP_FIN | TCP_RST)))
+		return -1;
+	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
+	switch (cfg->aggregation) {
+	case FLOWLOG_AGG_MEDIUM:
+		/* Due for its interval report: the table's time moves on. */
+		return rec->ktime_ns - c->last_report_ns < cfg->report_interval_ns ? 0 : -1;
+	case FLOWLOG_AGG_MAXIMUM:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 /*
  * Sets rec->is_reply and decides, from the aggregation level, whether this
  * packet is reported on its interface. Returns true to report.
@@ -560,6 +630,8 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	struct report_key rkey = {};
 	struct ct_value *v;
 	struct report_value *r;
+	struct last_report *last;
+	__u32 zero = 0;
 	bool src_is_lo, first, reply, report, fresh_syn;
 	__u8 seen, new_flags, dir_bit;
 	__u64 now = rec->ktime_ns;
@@ -567,6 +639,14 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	src_is_lo = ct_key_build(rec, ports, &rkey.conn);
 	rkey.ifindex = rec->ifindex;
 	fresh_syn = (rec->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+
+	last = bpf_map_lookup_elem(&last_report, &zero);
+	if (last && !fresh_syn) {
+		int cached = ct_track_cached(rec, last, &rkey, src_is_lo, cfg);
+
+		if (cached >= 0)
+			return cached;
+	}
 
 	r = bpf_map_lookup_elem(&reports, &rkey);
 	if (r && fresh_syn && ((r->flags_seen[0] | r->flags_seen[1]) & (TCP_FIN | TCP_RST))) {
@@ -626,8 +706,13 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 		report = true;
 		break;
 	}
-	if (report)
+	/* Only medium reads the report time: the other levels leave the line unwritten. */
+	if (report && cfg->aggregation == FLOWLOG_AGG_MEDIUM)
 		r->last_report_ns = now;
+	if (last) {
+		last->key = rkey;
+		last->value = *r;
+	}
 	return report;
 }
 

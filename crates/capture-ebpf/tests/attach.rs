@@ -265,6 +265,44 @@ fn traces_icmp_udp_and_tcp_with_medium_aggregation() {
 }
 
 #[test]
+fn medium_aggregation_reports_a_steady_connection_once_per_interval() {
+    if netns::skip_unless_root("medium_aggregation_reports_a_steady_connection_once_per_interval") {
+        return;
+    }
+    let pair = NetnsPair::new(208);
+    let (a, b) = (pair.ip_a(), pair.ip_b());
+    let interval = Duration::from_millis(250);
+
+    let (records, sending) = pair.in_a(|| {
+        let mut capture =
+            Capture::load(CaptureOptions { report_interval: interval, ..options(Aggregation::Medium) }).unwrap();
+        capture.attach("veth-a").unwrap();
+        let mut ring = capture.take_ring_buffer().unwrap();
+        let _server = pair.in_b(|| UdpSocket::bind((b, 5600)).unwrap());
+        let client = UdpSocket::bind((a, 5601)).unwrap();
+        let started = Instant::now();
+        for _ in 0..40 {
+            client.send_to(b"steady", (b, 5600)).unwrap();
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let sending = started.elapsed();
+        (collect(&mut ring, |_| false), sending)
+    });
+    let times: Vec<u64> = records
+        .iter()
+        .filter(|r| r.l4_proto == IPPROTO_UDP && v4(r, a, b) && (r.sport, r.dport) == (5601, 5600))
+        .map(|r| r.ktime_ns)
+        .collect();
+    let all = dump(&records);
+    // The first datagram, then one as each interval ends: the decision reads
+    // the coarse clock, so a gap may look one tick (up to 10 ms) short.
+    let shortest = interval.as_nanos() as u64 - 15_000_000;
+    assert!(times.windows(2).all(|w| w[1] - w[0] >= shortest), "reported within the interval:\n{all}");
+    let most = 1 + (sending.as_nanos() as u64 / shortest) as usize;
+    assert!((2..=most).contains(&times.len()), "{} records in {sending:?}, expected 2..={most}:\n{all}", times.len());
+}
+
+#[test]
 fn no_aggregation_reports_every_packet() {
     if netns::skip_unless_root("no_aggregation_reports_every_packet") {
         return;
