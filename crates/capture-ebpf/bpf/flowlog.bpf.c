@@ -569,6 +569,42 @@ static __always_inline struct ct_value *ct_connection(const struct flow_record *
 	return v;
 }
 
+/* A packet's way through its connection's report entry. */
+struct report_way {
+	bool reply;
+	__u8 dir_bit; /* its bit in dirs_seen */
+	__u8 seen;    /* the TCP flags seen its way */
+};
+
+static __always_inline struct report_way report_way(const struct report_value *r, bool src_is_lo)
+{
+	bool reply = src_is_lo != (bool)r->orig_src_is_lo;
+
+	return (struct report_way){ .reply = reply, .dir_bit = reply ? 2 : 1, .seen = r->flags_seen[reply] };
+}
+
+/* A FIN or RST was seen: a fresh SYN on these ports starts a new connection. */
+static __always_inline bool report_closing(const struct report_value *r)
+{
+	return (r->flags_seen[0] | r->flags_seen[1]) & (TCP_FIN | TCP_RST);
+}
+
+/*
+ * Whether a packet that is neither the first its way nor brings a new TCP
+ * flag is reported: with medium once per interval, with maximum never.
+ */
+static __always_inline bool steady_report(const struct report_value *r, __u64 now, const struct flowlog_config *cfg)
+{
+	switch (cfg->aggregation) {
+	case FLOWLOG_AGG_MEDIUM:
+		return now - r->last_report_ns >= cfg->report_interval_ns;
+	case FLOWLOG_AGG_MAXIMUM:
+		return false;
+	default:
+		return true;
+	}
+}
+
 static __always_inline bool same_report_key(const struct report_key *a, const struct report_key *b)
 {
 	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
@@ -597,27 +633,18 @@ static __always_inline int ct_track_cached(struct flow_record *rec, const struct
 					   const struct report_key *key, bool src_is_lo, const struct flowlog_config *cfg)
 {
 	const struct report_value *c = &last->value;
-	bool reply;
-	__u8 dir_bit, seen;
+	struct report_way way;
 
 	if (!same_report_key(&last->key, key))
 		return -1;
-	reply = src_is_lo != (bool)c->orig_src_is_lo;
-	dir_bit = reply ? 2 : 1;
-	seen = reply ? c->flags_seen[1] : c->flags_seen[0];
-	if (!(c->dirs_seen & dir_bit) || (rec->tcp_flags & ~seen) ||
-	    ((c->flags_seen[0] | c->flags_seen[1]) & (TCP_FIN | TCP_RST)))
+	way = report_way(c, src_is_lo);
+	if (!(c->dirs_seen & way.dir_bit) || (rec->tcp_flags & ~way.seen) || report_closing(c))
 		return -1;
-	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
-	switch (cfg->aggregation) {
-	case FLOWLOG_AGG_MEDIUM:
-		/* Due for its interval report: the table's time moves on. */
-		return rec->ktime_ns - c->last_report_ns < cfg->report_interval_ns ? 0 : -1;
-	case FLOWLOG_AGG_MAXIMUM:
+	rec->is_reply = way.reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
+	if (!steady_report(c, rec->ktime_ns, cfg))
 		return 0;
-	default:
-		return 1;
-	}
+	/* Reported: with medium the table's report time must move on. */
+	return cfg->aggregation == FLOWLOG_AGG_MEDIUM ? -1 : 1;
 }
 
 /*
@@ -632,8 +659,9 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	struct report_value *r;
 	struct last_report *last;
 	__u32 zero = 0;
-	bool src_is_lo, first, reply, report, fresh_syn;
-	__u8 seen, new_flags, dir_bit;
+	struct report_way way;
+	bool src_is_lo, first, report, fresh_syn;
+	__u8 new_flags, reported_flags;
 	__u64 now = rec->ktime_ns;
 
 	src_is_lo = ct_key_build(rec, ports, &rkey.conn);
@@ -649,7 +677,7 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	}
 
 	r = bpf_map_lookup_elem(&reports, &rkey);
-	if (r && fresh_syn && ((r->flags_seen[0] | r->flags_seen[1]) & (TCP_FIN | TCP_RST))) {
+	if (r && fresh_syn && report_closing(r)) {
 		bpf_map_delete_elem(&reports, &rkey);
 		r = NULL;
 	}
@@ -671,22 +699,20 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 		}
 	}
 
-	reply = src_is_lo != (bool)r->orig_src_is_lo;
-	rec->is_reply = reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
+	way = report_way(r, src_is_lo);
+	rec->is_reply = way.reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
 
 	/* "First" is per direction, so the first answer is reported too. */
-	dir_bit = reply ? 2 : 1;
-	first = !(r->dirs_seen & dir_bit);
+	first = !(r->dirs_seen & way.dir_bit);
 	if (first)
-		r->dirs_seen |= dir_bit;
+		r->dirs_seen |= way.dir_bit;
 
-	seen = reply ? r->flags_seen[1] : r->flags_seen[0];
-	new_flags = rec->tcp_flags & ~seen;
+	new_flags = rec->tcp_flags & ~way.seen;
 	if (new_flags) {
-		if (reply)
-			r->flags_seen[1] = seen | rec->tcp_flags;
+		if (way.reply)
+			r->flags_seen[1] = way.seen | rec->tcp_flags;
 		else
-			r->flags_seen[0] = seen | rec->tcp_flags;
+			r->flags_seen[0] = way.seen | rec->tcp_flags;
 		/* Closing: let a later SYN on the same ports start a new connection. */
 		if (new_flags & (TCP_FIN | TCP_RST)) {
 			v = bpf_map_lookup_elem(&conntrack, &rkey.conn);
@@ -695,17 +721,9 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 		}
 	}
 
-	switch (cfg->aggregation) {
-	case FLOWLOG_AGG_MEDIUM:
-		report = first || new_flags || now - r->last_report_ns >= cfg->report_interval_ns;
-		break;
-	case FLOWLOG_AGG_MAXIMUM:
-		report = first || (new_flags & (TCP_SYN | TCP_FIN | TCP_RST));
-		break;
-	default:
-		report = true;
-		break;
-	}
+	/* Maximum reports only the TCP flags that open and close; medium every new one. */
+	reported_flags = cfg->aggregation == FLOWLOG_AGG_MAXIMUM ? (TCP_SYN | TCP_FIN | TCP_RST) : 0xff;
+	report = first || (new_flags & reported_flags) || steady_report(r, now, cfg);
 	/* Only medium reads the report time: the other levels leave the line unwritten. */
 	if (report && cfg->aggregation == FLOWLOG_AGG_MEDIUM)
 		r->last_report_ns = now;
