@@ -62,7 +62,6 @@ typedef _Bool bool;
 
 /* How many IPv6 extension headers we walk before giving up on L4. */
 #define MAX_IPV6_EXT_HEADERS 6
-#define DEFAULT_REPORT_INTERVAL_NS (5ULL * 1000 * 1000 * 1000)
 #define CONNTRACK_ENTRIES 65536
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -88,6 +87,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct flowlog_config);
 } config SEC(".maps");
+
+/* Bytes each CPU queued in `events` since it last woke the reader (wakeup_flag). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwoken_bytes SEC(".maps");
 
 /*
  * The DNS ports, as a bitmap: one array lookup, which the verifier inlines,
@@ -146,7 +153,7 @@ struct report_key {
 };
 
 struct report_value {
-	__u64 last_report_ns;
+	__u64 last_report_tick; /* jiffies */
 	__u8 flags_seen[2];  /* TCP flags seen: [0] original, [1] reply direction */
 	__u8 dirs_seen;      /* bit 0: a packet went the original way, bit 1: a reply */
 	__u8 orig_src_is_lo; /* copied from the connection: a packet needs one lookup */
@@ -404,17 +411,29 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
 /* ---- output -------------------------------------------------------------- */
 
 /*
- * The reader is woken only once this much is queued. Woken for every record
- * (the default, whenever the reader has caught up), a reader that keeps up
- * costs an interrupt per packet, and on a virtual machine each one is a VM
- * exit of microseconds. The agent also drains the ring on a short timer, so
- * a trickle of records is not left waiting.
+ * Each CPU wakes the reader once it has queued this much since it last did.
+ * Woken for every record (the default, whenever the reader has caught up), a
+ * reader that keeps up costs an interrupt per packet, and on a virtual
+ * machine each one is a VM exit of microseconds. The agent also drains the
+ * ring on a short timer, so a trickle of records is not left waiting.
+ *
+ * Counted per CPU rather than asked of the ring (bpf_ringbuf_query): that is
+ * a helper call, and it reads the positions the reader's CPU writes.
  */
 #define WAKEUP_BYTES (16 * 1024)
 
-static __always_inline __u64 wakeup_flag(void)
+static __always_inline __u64 wakeup_flag(__u32 record_bytes)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	__u32 zero = 0;
+	__u64 *queued = bpf_map_lookup_elem(&unwoken_bytes, &zero);
+
+	if (!queued)
+		return 0; /* never: the ring's own rule then */
+	*queued += record_bytes + BPF_RINGBUF_HDR_SZ;
+	if (*queued < WAKEUP_BYTES)
+		return BPF_RB_NO_WAKEUP;
+	*queued = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline void count_lost(void)
@@ -428,7 +447,7 @@ static __always_inline void count_lost(void)
 
 static __always_inline void emit(const struct flow_record *rec)
 {
-	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), wakeup_flag()) < 0)
+	if (bpf_ringbuf_output(&events, (void *)rec, sizeof(*rec), wakeup_flag(sizeof(*rec))) < 0)
 		count_lost();
 }
 
@@ -474,7 +493,7 @@ static __always_inline void emit_dns(struct __sk_buff *skb, const struct flow_re
 		if (bpf_skb_load_bytes(skb, payload->off, dns->data, len) == 0)
 			dns->captured = len;
 	}
-	bpf_ringbuf_submit(dns, wakeup_flag());
+	bpf_ringbuf_submit(dns, wakeup_flag(sizeof(*dns)));
 }
 
 static __always_inline struct flowlog_config load_config(void)
@@ -485,8 +504,6 @@ static __always_inline struct flowlog_config load_config(void)
 
 	if (c)
 		cfg = *c;
-	if (cfg.report_interval_ns == 0)
-		cfg.report_interval_ns = DEFAULT_REPORT_INTERVAL_NS;
 	return cfg;
 }
 
@@ -593,11 +610,11 @@ static __always_inline bool report_closing(const struct report_value *r)
  * Whether a packet that is neither the first its way nor brings a new TCP
  * flag is reported: with medium once per interval, with maximum never.
  */
-static __always_inline bool steady_report(const struct report_value *r, __u64 now, const struct flowlog_config *cfg)
+static __always_inline bool steady_report(const struct report_value *r, __u64 tick, const struct flowlog_config *cfg)
 {
 	switch (cfg->aggregation) {
 	case FLOWLOG_AGG_MEDIUM:
-		return now - r->last_report_ns >= cfg->report_interval_ns;
+		return tick - r->last_report_tick >= cfg->report_interval_ticks;
 	case FLOWLOG_AGG_MAXIMUM:
 		return false;
 	default:
@@ -629,7 +646,7 @@ static __always_inline bool same_report_key(const struct report_key *a, const st
  * meanwhile: evicted under table pressure, or a port reused on another CPU
  * within the interval, where the table would report the packet as new.
  */
-static __always_inline int ct_track_cached(struct flow_record *rec, const struct last_report *last,
+static __always_inline int ct_track_cached(struct flow_record *rec, __u64 tick, const struct last_report *last,
 					   const struct report_key *key, bool src_is_lo, const struct flowlog_config *cfg)
 {
 	const struct report_value *c = &last->value;
@@ -641,7 +658,7 @@ static __always_inline int ct_track_cached(struct flow_record *rec, const struct
 	if (!(c->dirs_seen & way.dir_bit) || (rec->tcp_flags & ~way.seen) || report_closing(c))
 		return -1;
 	rec->is_reply = way.reply ? FLOWLOG_REPLY_YES : FLOWLOG_REPLY_NO;
-	if (!steady_report(c, rec->ktime_ns, cfg))
+	if (!steady_report(c, tick, cfg))
 		return 0;
 	/* Reported: with medium the table's report time must move on. */
 	return cfg->aggregation == FLOWLOG_AGG_MEDIUM ? -1 : 1;
@@ -651,7 +668,7 @@ static __always_inline int ct_track_cached(struct flow_record *rec, const struct
  * Sets rec->is_reply and decides, from the aggregation level, whether this
  * packet is reported on its interface. Returns true to report.
  */
-static __always_inline bool ct_track(struct flow_record *rec, const struct ct_ports *ports,
+static __always_inline bool ct_track(struct flow_record *rec, __u64 tick, const struct ct_ports *ports,
 				     const struct flowlog_config *cfg)
 {
 	struct report_key rkey = {};
@@ -662,7 +679,6 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 	struct report_way way;
 	bool src_is_lo, first, report, fresh_syn;
 	__u8 new_flags, reported_flags;
-	__u64 now = rec->ktime_ns;
 
 	src_is_lo = ct_key_build(rec, ports, &rkey.conn);
 	rkey.ifindex = rec->ifindex;
@@ -670,7 +686,7 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 
 	last = bpf_map_lookup_elem(&last_report, &zero);
 	if (last && !fresh_syn) {
-		int cached = ct_track_cached(rec, last, &rkey, src_is_lo, cfg);
+		int cached = ct_track_cached(rec, tick, last, &rkey, src_is_lo, cfg);
 
 		if (cached >= 0)
 			return cached;
@@ -723,10 +739,10 @@ static __always_inline bool ct_track(struct flow_record *rec, const struct ct_po
 
 	/* Maximum reports only the TCP flags that open and close; medium every new one. */
 	reported_flags = cfg->aggregation == FLOWLOG_AGG_MAXIMUM ? (TCP_SYN | TCP_FIN | TCP_RST) : 0xff;
-	report = first || (new_flags & reported_flags) || steady_report(r, now, cfg);
+	report = first || (new_flags & reported_flags) || steady_report(r, tick, cfg);
 	/* Only medium reads the report time: the other levels leave the line unwritten. */
 	if (report && cfg->aggregation == FLOWLOG_AGG_MEDIUM)
-		r->last_report_ns = now;
+		r->last_report_tick = tick;
 	if (last) {
 		last->key = rkey;
 		last->value = *r;
@@ -764,11 +780,12 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 		return TC_ACT_UNSPEC;
 
 	/*
-	 * Aggregation decides by the coarse clock (a tick: 1 to 10 ms), which
-	 * costs a load where the precise one reads and scales the TSC; a record
-	 * is stamped with the precise clock when it is emitted.
+	 * Aggregation counts time in ticks (jiffies: 1 to 10 ms), which the
+	 * verifier inlines into one load, where even the coarse clock is a
+	 * helper call; a record is stamped with the precise clock when it is
+	 * emitted.
 	 */
-	rec.ktime_ns = bpf_ktime_get_coarse_ns();
+	__u64 tick = bpf_jiffies64();
 	rec.kind = FLOWLOG_KIND_TRACE;
 	rec.direction = direction;
 	rec.ifindex = skb->ifindex;
@@ -800,7 +817,7 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 	rec.eth_proto = proto;
 
 	if (parse_ip(&src, true, off, &rec, &ports, &payload) == 0) {
-		bool report = ct_track(&rec, &ports, &cfg);
+		bool report = ct_track(&rec, tick, &ports, &cfg);
 
 		/*
 		 * Every DNS message is its own event, whatever the aggregation.

@@ -85,7 +85,7 @@ struct dns_record {
 struct flowlog_config {
 	__u32 aggregation;              /* FLOWLOG_AGG_* */
 	__u32 report_unspecified_drops; /* 1: also report SKB_DROP_REASON_NOT_SPECIFIED */
-	__u64 report_interval_ns;       /* medium aggregation; 0 means 5 s */
+	__u64 report_interval_ticks;    /* medium aggregation, in jiffies */
 };
 
 #ifdef __clang__

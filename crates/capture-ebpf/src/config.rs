@@ -1,6 +1,7 @@
 //! What to capture and how much to report: [`CaptureOptions`], and its
 //! kernel-side image, the single entry of the `config` map.
 
+use std::io;
 use std::time::Duration;
 
 use crate::CaptureError;
@@ -117,13 +118,28 @@ impl CaptureOptions {
         words.into_iter().collect()
     }
 
-    pub(crate) fn kernel_config(&self) -> KernelConfig {
+    /// The `config` map's entry for a kernel whose clock ticks every `tick`.
+    pub(crate) fn kernel_config(&self, tick: Duration) -> KernelConfig {
+        let (interval, tick) = (self.report_interval.as_nanos(), tick.as_nanos().max(1));
         KernelConfig {
             aggregation: self.aggregation.raw(),
             report_unspecified_drops: u32::from(self.report_unspecified_drops),
-            report_interval_ns: u64::try_from(self.report_interval.as_nanos()).unwrap_or(u64::MAX),
+            // Whole ticks, rounded up: the interval is never cut short.
+            report_interval_ticks: u64::try_from(interval.div_ceil(tick)).unwrap_or(u64::MAX),
         }
     }
+}
+
+/// How long the kernel's clock tick (a jiffy, 1/HZ) is, by which the tc
+/// programs count the report interval. The kernel keeps HZ to itself; the
+/// coarse clocks advance once a tick, and their resolution is that tick.
+pub(crate) fn kernel_tick() -> io::Result<Duration> {
+    let mut res = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `res` is a valid out-pointer for the call.
+    if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Duration::new(res.tv_sec.try_into().unwrap_or(0), res.tv_nsec.try_into().unwrap_or(0)))
 }
 
 fn page_size() -> usize {
@@ -138,7 +154,7 @@ fn page_size() -> usize {
 pub(crate) struct KernelConfig {
     pub(crate) aggregation: u32,
     pub(crate) report_unspecified_drops: u32,
-    pub(crate) report_interval_ns: u64,
+    pub(crate) report_interval_ticks: u64,
 }
 
 const _: () = assert!(size_of::<KernelConfig>() == 16);
@@ -191,8 +207,28 @@ mod tests {
             ..CaptureOptions::default()
         };
         assert_eq!(
-            options.kernel_config(),
-            KernelConfig { aggregation: 2, report_unspecified_drops: 1, report_interval_ns: 1_500_000_000 }
+            options.kernel_config(Duration::from_millis(4)),
+            KernelConfig { aggregation: 2, report_unspecified_drops: 1, report_interval_ticks: 375 }
         );
+    }
+
+    #[test]
+    fn the_interval_is_whole_ticks_rounded_up() {
+        let ticks = |interval_ms, tick_ms| {
+            let options = CaptureOptions { report_interval: Duration::from_millis(interval_ms), ..Default::default() };
+            options.kernel_config(Duration::from_millis(tick_ms)).report_interval_ticks
+        };
+        assert_eq!(ticks(5000, 4), 1250);
+        assert_eq!(ticks(250, 4), 63);
+        assert_eq!(ticks(1, 10), 1);
+        assert_eq!(ticks(1, 1), 1);
+    }
+
+    #[test]
+    fn the_kernel_tick_is_one_of_the_kernels_hz() {
+        let tick = kernel_tick().unwrap();
+        // HZ is 100, 250, 300 or 1000 in every kernel configuration.
+        let hz = (Duration::from_secs(1).as_nanos() as f64 / tick.as_nanos() as f64).round() as u32;
+        assert!([100, 250, 300, 1000].contains(&hz), "tick {tick:?}");
     }
 }

@@ -53,6 +53,14 @@ pub enum CaptureError {
         /// The configured interval.
         interval: Duration,
     },
+    /// The kernel's clock tick, by which the programs count the report
+    /// interval, could not be read.
+    #[error("reading the kernel's clock tick (clock_getres(CLOCK_MONOTONIC_COARSE)) failed")]
+    Clock {
+        /// The clock_getres(2) error.
+        #[source]
+        source: io::Error,
+    },
     /// Port 0 was given as a DNS port.
     #[error("DNS port 0 is not a port: give ports from 1 to 65535")]
     InvalidDnsPort,

@@ -174,7 +174,8 @@ impl Capture {
         let map_error = |source| CaptureError::Map { map: CONFIG_MAP, action: "write", source };
         let map = self.ebpf.map_mut(CONFIG_MAP).ok_or(CaptureError::Missing { what: "map", name: CONFIG_MAP })?;
         let mut config = Array::<&mut MapData, KernelConfig>::try_from(map).map_err(map_error)?;
-        config.set(0, self.options.kernel_config(), 0).map_err(map_error)?;
+        let tick = crate::config::kernel_tick().map_err(|source| CaptureError::Clock { source })?;
+        config.set(0, self.options.kernel_config(tick), 0).map_err(map_error)?;
 
         let map_error = |source| CaptureError::Map { map: DNS_PORTS_MAP, action: "write", source };
         let map = self.ebpf.map_mut(DNS_PORTS_MAP).ok_or(CaptureError::Missing { what: "map", name: DNS_PORTS_MAP })?;

@@ -295,7 +295,7 @@ fn medium_aggregation_reports_a_steady_connection_once_per_interval() {
         .collect();
     let all = dump(&records);
     // The first datagram, then one as each interval ends: the decision reads
-    // the coarse clock, so a gap may look one tick (up to 10 ms) short.
+    // jiffies, so a gap may look one tick (up to 10 ms) short.
     let shortest = interval.as_nanos() as u64 - 15_000_000;
     assert!(times.windows(2).all(|w| w[1] - w[0] >= shortest), "reported within the interval:\n{all}");
     let most = 1 + (sending.as_nanos() as u64 / shortest) as usize;
