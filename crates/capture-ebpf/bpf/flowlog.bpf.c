@@ -215,6 +215,17 @@ struct trace_event_raw_kfree_skb {
 
 /* ---- packet parsing ----------------------------------------------------- */
 
+struct eth_hdr {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
+};
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto; /* of what follows */
+};
+
 struct ipv4_hdr {
 	__u8 ver_ihl;
 	__u8 tos;
@@ -238,11 +249,32 @@ struct ipv6_hdr {
 	__u8 daddr[16];
 };
 
+/* The first four bytes of every IPv6 extension header but AH's are these. */
+struct ipv6_ext {
+	__u8 nexthdr;
+	__u8 len;       /* in 8 bytes past the first 8; AH: in 4 bytes past the first 8 */
+	__be16 frag_off; /* fragment header: offset in 8s, and flags in the low 3 bits */
+};
+
+/* Ports, and what TCP, UDP and ICMP keep after them. */
+struct l4_hdr {
+	__be16 sport;     /* ICMP: type and code */
+	__be16 dport;     /* ICMP: checksum */
+	union {
+		__be16 udp_len;
+		__be16 icmp_echo_id;
+		__be32 tcp_seq;
+	};
+	__be32 tcp_ack;
+	__u8 tcp_doff; /* header length in 4s, in the high nibble */
+	__u8 tcp_flags;
+};
+
 /*
- * Where packet bytes come from. tc programs read through
- * bpf_skb_load_bytes (offsets from the Ethernet header); the tracepoint reads
- * kernel memory from skb->head (offsets from head). `from_skb` is a
- * compile-time constant in each caller, so the other branch is removed.
+ * Where packet bytes come from. tc programs read the packet (offsets from
+ * the Ethernet header); the tracepoint reads kernel memory from skb->head
+ * (offsets from head). `from_skb` is a compile-time constant in each caller,
+ * so the other branch is removed.
  */
 struct pkt_src {
 	struct __sk_buff *skb;
@@ -252,25 +284,35 @@ struct pkt_src {
 /* Headers lie within this many bytes of the Ethernet header; past it, the helper reads. */
 #define DIRECT_READ_LIMIT 512
 
-static __always_inline long pkt_load(const struct pkt_src *src, bool from_skb, __u32 off, void *dst, __u32 len)
+/*
+ * The `len` bytes of a header at `off`, or NULL when the packet ends first.
+ *
+ * tc programs read a header in place in the packet's linear data, where
+ * headers nearly always are: a helper call to copy it, or a copy at all,
+ * cost more than the rest of the parse. Past that, and for the tracepoint
+ * (kernel memory from skb->head), the header is copied into `buf`.
+ *
+ * Headers are read as the structs above, in words rather than bytes, which
+ * assumes what the verifier assumes where unaligned reads are slow
+ * (NET_IP_ALIGN: skb->data is 2 mod 4, so the Ethernet header is 2-aligned
+ * and every later header 4-aligned); `buf` is aligned as a header.
+ */
+static __always_inline const void *pkt_header(const struct pkt_src *src, bool from_skb, __u32 off, __u32 len,
+					      void *buf)
 {
 	if (from_skb) {
-		/*
-		 * Headers are nearly always in the linear part of the packet:
-		 * read them there directly rather than through a helper call,
-		 * which cost more than the rest of the parse.
-		 */
 		void *data = (void *)(long)src->skb->data;
 		void *data_end = (void *)(long)src->skb->data_end;
 
-		if (off < DIRECT_READ_LIMIT && data + off + len <= data_end) {
-			__builtin_memcpy(dst, data + off, len);
-			return 0;
-		}
-		return bpf_skb_load_bytes(src->skb, off, dst, len);
+		if (off < DIRECT_READ_LIMIT && data + off + len <= data_end)
+			return data + off;
+		return bpf_skb_load_bytes(src->skb, off, buf, len) == 0 ? buf : NULL;
 	}
-	return bpf_probe_read_kernel(dst, len, src->head + off);
+	return bpf_probe_read_kernel(buf, len, src->head + off) == 0 ? buf : NULL;
 }
+
+/* A stack buffer that pkt_header may copy a header of `type` into. */
+#define HEADER_BUF(type, name) type name __attribute__((aligned(8)))
 
 /* Ports used for the connection key (differ from record ports for ICMP). */
 struct ct_ports {
@@ -289,46 +331,54 @@ struct l4_payload {
 static __always_inline void parse_l4(const struct pkt_src *src, bool from_skb, __u32 off, struct flow_record *rec,
 				     struct ct_ports *ports, struct l4_payload *payload)
 {
-	__u8 buf[14];
+	HEADER_BUF(struct l4_hdr, buf);
+	const struct l4_hdr *l4;
 
 	switch (rec->l4_proto) {
 	case IPPROTO_TCP:
-		if (pkt_load(src, from_skb, off, buf, 14) < 0)
+		l4 = pkt_header(src, from_skb, off, 14, &buf);
+		if (!l4)
 			return;
-		rec->tcp_flags = buf[13];
-		payload->off = off + (buf[12] >> 4) * 4;
-		payload->tcp_seq = ((__u32)buf[4] << 24) | ((__u32)buf[5] << 16) | ((__u32)buf[6] << 8) | buf[7];
+		rec->tcp_flags = l4->tcp_flags;
+		payload->off = off + (l4->tcp_doff >> 4) * 4;
+		payload->tcp_seq = bpf_ntohl(l4->tcp_seq);
 		break;
 	case IPPROTO_UDP:
-		if (pkt_load(src, from_skb, off, buf, 6) < 0)
+		l4 = pkt_header(src, from_skb, off, 6, &buf);
+		if (!l4)
 			return;
 		payload->off = off + 8;
-		payload->udp_len = ((__u32)buf[4] << 8) | buf[5];
+		payload->udp_len = bpf_ntohs(l4->udp_len);
 		break;
 	case IPPROTO_SCTP:
-		if (pkt_load(src, from_skb, off, buf, 4) < 0)
+		l4 = pkt_header(src, from_skb, off, 4, &buf);
+		if (!l4)
 			return;
 		break;
 	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
-		if (pkt_load(src, from_skb, off, buf, 8) < 0)
+	case IPPROTO_ICMPV6: {
+		const __u8 *icmp = pkt_header(src, from_skb, off, 8, &buf);
+		__u8 type;
+
+		if (!icmp)
 			return;
-		rec->icmp_type = buf[0];
-		rec->icmp_code = buf[1];
-		if ((rec->l4_proto == IPPROTO_ICMP &&
-		     (buf[0] == ICMP_ECHO || buf[0] == ICMP_ECHOREPLY)) ||
-		    (rec->l4_proto == IPPROTO_ICMPV6 &&
-		     (buf[0] == ICMPV6_ECHO_REQUEST || buf[0] == ICMPV6_ECHO_REPLY))) {
-			__u16 id = ((__u16)buf[4] << 8) | buf[5];
+		type = icmp[0];
+		rec->icmp_type = type;
+		rec->icmp_code = icmp[1];
+		if ((rec->l4_proto == IPPROTO_ICMP && (type == ICMP_ECHO || type == ICMP_ECHOREPLY)) ||
+		    (rec->l4_proto == IPPROTO_ICMPV6 && (type == ICMPV6_ECHO_REQUEST || type == ICMPV6_ECHO_REPLY))) {
+			__u16 id = bpf_ntohs(((const struct l4_hdr *)icmp)->icmp_echo_id);
+
 			ports->sport = id;
 			ports->dport = id;
 		}
 		return;
+	}
 	default:
 		return;
 	}
-	rec->sport = ((__u16)buf[0] << 8) | buf[1];
-	rec->dport = ((__u16)buf[2] << 8) | buf[3];
+	rec->sport = bpf_ntohs(l4->sport);
+	rec->dport = bpf_ntohs(l4->dport);
 	ports->sport = rec->sport;
 	ports->dport = rec->dport;
 }
@@ -338,65 +388,69 @@ static __always_inline int parse_ip(const struct pkt_src *src, bool from_skb, __
 				    struct ct_ports *ports, struct l4_payload *payload)
 {
 	if (rec->eth_proto == ETH_P_IP) {
-		struct ipv4_hdr ip4;
+		HEADER_BUF(struct ipv4_hdr, buf);
+		const struct ipv4_hdr *ip4 = pkt_header(src, from_skb, off, sizeof(buf), &buf);
+		__u8 ver_ihl;
 
-		if (pkt_load(src, from_skb, off, &ip4, sizeof(ip4)) < 0)
+		if (!ip4)
 			return -1;
-		if ((ip4.ver_ihl >> 4) != 4 || (ip4.ver_ihl & 0xf) < 5)
+		ver_ihl = ip4->ver_ihl;
+		if ((ver_ihl >> 4) != 4 || (ver_ihl & 0xf) < 5)
 			return -1;
 		rec->ip_version = 4;
-		rec->l4_proto = ip4.protocol;
-		__builtin_memcpy(rec->saddr, ip4.saddr, 4);
-		__builtin_memcpy(rec->daddr, ip4.daddr, 4);
+		rec->l4_proto = ip4->protocol;
+		__builtin_memcpy(rec->saddr, ip4->saddr, 4);
+		__builtin_memcpy(rec->daddr, ip4->daddr, 4);
 		/* A non-first fragment carries no L4 header. */
-		if (bpf_ntohs(ip4.frag_off) & 0x1fff)
+		if (bpf_ntohs(ip4->frag_off) & 0x1fff)
 			return 0;
-		payload->end = off + bpf_ntohs(ip4.tot_len);
-		parse_l4(src, from_skb, off + (ip4.ver_ihl & 0xf) * 4, rec, ports, payload);
+		payload->end = off + bpf_ntohs(ip4->tot_len);
+		parse_l4(src, from_skb, off + (ver_ihl & 0xf) * 4, rec, ports, payload);
 		return 0;
 	}
 
 	if (rec->eth_proto == ETH_P_IPV6) {
-		struct ipv6_hdr ip6;
+		HEADER_BUF(struct ipv6_hdr, buf);
+		const struct ipv6_hdr *ip6 = pkt_header(src, from_skb, off, sizeof(buf), &buf);
 		__u8 nexthdr;
 
-		if (pkt_load(src, from_skb, off, &ip6, sizeof(ip6)) < 0)
+		if (!ip6)
 			return -1;
-		if ((ip6.ver_tc >> 4) != 6)
+		if ((ip6->ver_tc >> 4) != 6)
 			return -1;
 		rec->ip_version = 6;
-		__builtin_memcpy(rec->saddr, ip6.saddr, 16);
-		__builtin_memcpy(rec->daddr, ip6.daddr, 16);
-		nexthdr = ip6.nexthdr;
-		off += sizeof(ip6);
-		payload->end = off + bpf_ntohs(ip6.payload_len);
+		__builtin_memcpy(rec->saddr, ip6->saddr, 16);
+		__builtin_memcpy(rec->daddr, ip6->daddr, 16);
+		nexthdr = ip6->nexthdr;
+		off += sizeof(*ip6);
+		payload->end = off + bpf_ntohs(ip6->payload_len);
 
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-			__u8 ext[4];
+			HEADER_BUF(struct ipv6_ext, ext_buf);
+			const struct ipv6_ext *ext;
 
 			if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING && nexthdr != IPPROTO_DSTOPTS &&
 			    nexthdr != IPPROTO_FRAGMENT && nexthdr != IPPROTO_AH)
 				break;
-			if (pkt_load(src, from_skb, off, ext, 4) < 0) {
+			ext = pkt_header(src, from_skb, off, sizeof(ext_buf), &ext_buf);
+			if (!ext) {
 				rec->l4_proto = nexthdr;
 				return 0;
 			}
 			if (nexthdr == IPPROTO_FRAGMENT) {
 				/* Fixed 8 bytes; a non-first fragment has no L4 header. */
-				__u16 frag = ((__u16)ext[2] << 8) | ext[3];
-
-				if (frag & 0xfff8) {
-					rec->l4_proto = ext[0];
+				if (bpf_ntohs(ext->frag_off) & 0xfff8) {
+					rec->l4_proto = ext->nexthdr;
 					return 0;
 				}
 				off += 8;
 			} else if (nexthdr == IPPROTO_AH) {
-				off += ((__u32)ext[1] + 2) * 4;
+				off += ((__u32)ext->len + 2) * 4;
 			} else {
-				off += ((__u32)ext[1] + 1) * 8;
+				off += ((__u32)ext->len + 1) * 8;
 			}
-			nexthdr = ext[0];
+			nexthdr = ext->nexthdr;
 		}
 		rec->l4_proto = nexthdr;
 		if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS ||
@@ -772,11 +826,13 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 	struct ct_ports ports = {};
 	struct l4_payload payload = {};
 	struct flowlog_config cfg = load_config();
-	__u8 eth[ETH_HLEN];
+	HEADER_BUF(struct eth_hdr, eth_buf);
+	const struct eth_hdr *eth = pkt_header(&src, true, 0, ETH_HLEN, &eth_buf);
 	__u32 off = ETH_HLEN;
 	__u16 proto;
+	__u64 tick;
 
-	if (pkt_load(&src, true, 0, eth, ETH_HLEN) < 0)
+	if (!eth)
 		return TC_ACT_UNSPEC;
 
 	/*
@@ -785,15 +841,15 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 	 * helper call; a record is stamped with the precise clock when it is
 	 * emitted.
 	 */
-	__u64 tick = bpf_jiffies64();
+	tick = bpf_jiffies64();
 	rec.kind = FLOWLOG_KIND_TRACE;
 	rec.direction = direction;
 	rec.ifindex = skb->ifindex;
 	rec.len = skb->len;
 	rec.is_reply = FLOWLOG_REPLY_UNKNOWN;
-	__builtin_memcpy(rec.dst_mac, eth, 6);
-	__builtin_memcpy(rec.src_mac, eth + 6, 6);
-	proto = ((__u16)eth[12] << 8) | eth[13];
+	__builtin_memcpy(rec.dst_mac, eth->dst, 6);
+	__builtin_memcpy(rec.src_mac, eth->src, 6);
+	proto = bpf_ntohs(eth->proto);
 
 	/*
 	 * The outer tag is usually already in skb metadata (VLAN offload, and the
@@ -803,15 +859,17 @@ static __always_inline int handle_tc(struct __sk_buff *skb, __u8 direction)
 		rec.vlan_id = skb->vlan_tci & 0x0fff;
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
-		__u8 tag[4];
+		HEADER_BUF(struct vlan_tag, tag_buf);
+		const struct vlan_tag *tag;
 
 		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
 			break;
-		if (pkt_load(&src, true, off, tag, 4) < 0)
+		tag = pkt_header(&src, true, off, sizeof(tag_buf), &tag_buf);
+		if (!tag)
 			break;
 		if (rec.vlan_id == 0)
-			rec.vlan_id = (((__u16)tag[0] << 8) | tag[1]) & 0x0fff;
-		proto = ((__u16)tag[2] << 8) | tag[3];
+			rec.vlan_id = bpf_ntohs(tag->tci) & 0x0fff;
+		proto = bpf_ntohs(tag->proto);
 		off += 4;
 	}
 	rec.eth_proto = proto;
