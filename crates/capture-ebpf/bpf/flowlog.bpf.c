@@ -256,10 +256,19 @@ struct ipv6_ext {
 	__be16 frag_off; /* fragment header: offset in 8s, and flags in the low 3 bits */
 };
 
-/* Ports, and what TCP, UDP and ICMP keep after them. */
+/* The start of a TCP, UDP, SCTP or ICMP header: what the programs read of it. */
 struct l4_hdr {
-	__be16 sport;     /* ICMP: type and code */
-	__be16 dport;     /* ICMP: checksum */
+	union {
+		struct {
+			__be16 sport;
+			__be16 dport;
+		};
+		struct {
+			__u8 icmp_type;
+			__u8 icmp_code;
+			__be16 icmp_check;
+		};
+	};
 	union {
 		__be16 udp_len;
 		__be16 icmp_echo_id;
@@ -356,24 +365,22 @@ static __always_inline void parse_l4(const struct pkt_src *src, bool from_skb, _
 			return;
 		break;
 	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6: {
-		const __u8 *icmp = pkt_header(src, from_skb, off, 8, &buf);
-		__u8 type;
-
-		if (!icmp)
+	case IPPROTO_ICMPV6:
+		l4 = pkt_header(src, from_skb, off, 8, &buf);
+		if (!l4)
 			return;
-		type = icmp[0];
-		rec->icmp_type = type;
-		rec->icmp_code = icmp[1];
-		if ((rec->l4_proto == IPPROTO_ICMP && (type == ICMP_ECHO || type == ICMP_ECHOREPLY)) ||
-		    (rec->l4_proto == IPPROTO_ICMPV6 && (type == ICMPV6_ECHO_REQUEST || type == ICMPV6_ECHO_REPLY))) {
-			__u16 id = bpf_ntohs(((const struct l4_hdr *)icmp)->icmp_echo_id);
+		rec->icmp_type = l4->icmp_type;
+		rec->icmp_code = l4->icmp_code;
+		if ((rec->l4_proto == IPPROTO_ICMP &&
+		     (l4->icmp_type == ICMP_ECHO || l4->icmp_type == ICMP_ECHOREPLY)) ||
+		    (rec->l4_proto == IPPROTO_ICMPV6 &&
+		     (l4->icmp_type == ICMPV6_ECHO_REQUEST || l4->icmp_type == ICMPV6_ECHO_REPLY))) {
+			__u16 id = bpf_ntohs(l4->icmp_echo_id);
 
 			ports->sport = id;
 			ports->dport = id;
 		}
 		return;
-	}
 	default:
 		return;
 	}
@@ -482,7 +489,7 @@ static __always_inline __u64 wakeup_flag(__u32 record_bytes)
 	__u64 *queued = bpf_map_lookup_elem(&unwoken_bytes, &zero);
 
 	if (!queued)
-		return 0; /* never: the ring's own rule then */
+		return 0; /* cannot happen; 0 leaves it to the ring */
 	*queued += record_bytes + BPF_RINGBUF_HDR_SZ;
 	if (*queued < WAKEUP_BYTES)
 		return BPF_RB_NO_WAKEUP;

@@ -32,7 +32,7 @@ use crate::{Capture, CaptureError, CaptureOptions, DnsPayload, FlowRecord, Kind}
 /// How often kernel losses are collected and the clocks compared.
 const TICK: Duration = Duration::from_secs(1);
 /// How often the ring buffer is read without being woken: the kernel wakes
-/// the reader only when a burst has queued up (see `emit` in the C source),
+/// the reader only when a burst has queued up (see `wakeup_flag` in the C source),
 /// so this bounds how long a lone record waits.
 const DRAIN_EVERY: Duration = Duration::from_millis(10);
 /// Records handed out per wake-up. Past this the loop looks at its other
